@@ -1,0 +1,5 @@
+import sys
+
+from lcl.cli import main
+
+sys.exit(main())

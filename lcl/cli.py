@@ -1,0 +1,189 @@
+"""``lcl`` command line: a thin layer over the Python API (train, evaluate, predict, report, study).
+
+Errors a user can cause (bad flag, unknown dataset, missing file, unknown model) print one line
+on stderr and exit with status 2; nothing is left half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+from pathlib import Path
+
+from lcl.training_args import TrainConfig
+
+EXIT_USAGE = 2
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per ``TrainConfig`` field; unset flags stay absent so YAML values survive."""
+    hints = typing.get_type_hints(TrainConfig)
+    defaults = TrainConfig.__dataclass_fields__
+    for f in dataclasses.fields(TrainConfig):
+        hint = hints[f.name]
+        default = defaults[f.name].default
+        help_text = f"{f.metadata.get('help', '')} (default: {default})"
+        kwargs: dict = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
+        args = typing.get_args(hint)
+        if hint is bool:
+            parser.add_argument(_flag(f.name), action="store_true", **kwargs)
+            continue
+        if typing.get_origin(hint) is typing.Literal:
+            kwargs["choices"] = list(args)
+        else:
+            base = next((a for a in args if a is not type(None)), hint)
+            kwargs["type"] = base if base in (int, float) else str
+            kwargs["metavar"] = {int: "N", float: "X"}.get(base, "STR")
+        parser.add_argument(_flag(f.name), **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lcl",
+        description="Fine-grained text classification with Label-aware Contrastive Loss "
+                    "(Suresh & Ong, EMNLP 2021).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="fine-tune a classifier with CE, SupCon or LCL",
+                       description="Fine-tune a classifier; flags override --config values.")
+    p.add_argument("--config", metavar="YAML", help="YAML file of options (flags override it)")
+    _add_config_flags(p)
+
+    p = sub.add_parser("evaluate", help="metrics of a saved model on a dataset split")
+    p.add_argument("--model", required=True, help="a run's model/ directory")
+    p.add_argument("--dataset", required=True, help="dataset name or csv:/tsv:/jsonl:PATH")
+    p.add_argument("--data-dir", help="folder of the original dataset files")
+    p.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    p.add_argument("--text-column", default="text", help="text column of your own files")
+    p.add_argument("--label-column", default="label", help="label column of your own files")
+    p.add_argument("--batch-size", type=int, default=64, help="texts per batch (default: 64)")
+    p.add_argument("--output", help="write the metrics here as JSON "
+                                    "(default: eval_<split>.json beside the model directory)")
+
+    p = sub.add_parser("predict", help="label and probability for each text")
+    p.add_argument("--model", required=True, help="a run's model/ directory")
+    p.add_argument("texts", nargs="*", help="texts to classify")
+    p.add_argument("--input", help="file of texts, one per line (or - for stdin)")
+    p.add_argument("--batch-size", type=int, default=64, help="texts per batch (default: 64)")
+
+    p = sub.add_parser("report", help="HTML report of one run or several side by side")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="output folders of lcl train")
+    p.add_argument("--output-dir", help="where report.html and the PNGs go")
+
+    p = sub.add_parser("study", help="run a resumable grid of datasets x objectives x seeds")
+    p.add_argument("study", help="study YAML file (see studies/)")
+    p.add_argument("--output-dir", help="folder of the study's runs (default: from the YAML)")
+    p.add_argument("--dry-run", action="store_true", help="list the cells and their state only")
+
+    sub.add_parser("datasets", help="list the built-in datasets")
+    return parser
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from lcl.trainer import train
+
+    given = {k: v for k, v in vars(args).items() if k in TrainConfig.field_names()}
+    config = (TrainConfig.from_yaml(args.config, **given) if args.config
+              else TrainConfig.from_dict(given))
+    result = train(config)
+    if result.metrics:
+        _print_summary(result.metrics, result.output_dir)
+    return 0
+
+
+def _print_summary(metrics: dict, output_dir: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{metrics['dataset']} · {metrics['loss']} · seed {metrics['seed']} · "
+                        f"best epoch {metrics['best_epoch']}")
+    for col in ("split", "accuracy", "macro F1", "weighted F1"):
+        table.add_column(col, justify="right" if col != "split" else "left")
+    for split in ("validation", "test"):
+        m = metrics[split]
+        table.add_row(split, f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}", f"{m['weighted_f1']:.4f}")
+    console = Console()
+    console.print(table)
+    console.print(f"run written to {output_dir} in {metrics['runtime_seconds']:.0f} s")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from lcl.inference import evaluate
+    from lcl.io import atomic_write_json
+
+    metrics = evaluate(args.model, args.dataset, split=args.split, data_dir=args.data_dir,
+                       batch_size=args.batch_size, text_column=args.text_column,
+                       label_column=args.label_column)
+    output = Path(args.output) if args.output else Path(args.model).resolve().parent / f"eval_{args.split}.json"
+    atomic_write_json(output, metrics)
+    short = {k: metrics[k] for k in ("dataset", "split", "accuracy", "macro_f1", "weighted_f1",
+                                     "num_examples")}
+    print(json.dumps(short, indent=2))
+    print(f"metrics written to {output}", file=sys.stderr)
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from lcl.inference import predict
+
+    texts = list(args.texts)
+    if args.input:
+        handle = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
+        with handle:
+            texts += [line.rstrip("\n") for line in handle if line.strip()]
+    if not texts:
+        raise ValueError("no texts to classify: give them as arguments or with --input FILE")
+    for row in predict(args.model, texts, batch_size=args.batch_size):
+        print(json.dumps({k: row[k] for k in ("text", "label", "score")}, ensure_ascii=False))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from lcl.report import build_report
+
+    path = build_report(args.run_dirs, args.output_dir)
+    print(f"report written to {path}")
+    return 0
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from lcl.study import run_study
+
+    run_study(args.study, output_dir=args.output_dir, dry_run=args.dry_run)
+    return 0
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from lcl.data import DATASETS
+
+    for name, info in DATASETS.items():
+        print(f"{name:22s} {info.num_classes:3d} classes  {info.description}")
+    return 0
+
+
+COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
+            "report": _cmd_report, "study": _cmd_study, "datasets": _cmd_datasets}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("lcl: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as err:  # user-facing errors: one line, no traceback
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"lcl: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

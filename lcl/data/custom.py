@@ -1,0 +1,209 @@
+"""Your own data: CSV, TSV or JSON Lines files.
+
+``load_dataset("csv:PATH")`` (or ``tsv:`` / ``jsonl:``; a bare existing path is accepted
+too, its kind taken from the extension) where PATH is
+
+* one file: it is the training data, and the test and validation splits are carved from it;
+* a directory with ``train.<ext>`` and optionally ``validation``/``valid``/``dev``/``val``
+  and ``test`` files of the same kind.
+
+A missing **test** split is carved from train first, then a missing **validation** split
+from what is left, each ``validation_fraction`` of the training file, stratified by label
+and seeded with ``seed``. CSV/TSV files need a header row. The text and label columns are
+``text_column`` / ``label_column`` (default ``text`` / ``label``).
+
+Labels: if every label is a non-negative integer (JSON number or digits), the values are
+kept and the class names are ``"0" .. "max"``; otherwise labels are strings and the
+ClassLabel names are the training labels sorted by name. A validation/test label that does
+not occur in train is an error.
+
+Problems raise :class:`~lcl.data.registry.DataError` with ``file:line: what is wrong``
+(lines are 1-based, as an editor shows them).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+
+from .registry import CUSTOM_KINDS, DataError, DatasetNotFoundError, build, carve
+
+EXTENSIONS = {"csv": (".csv",), "tsv": (".tsv", ".tab", ".txt"), "jsonl": (".jsonl", ".ndjson", ".json")}
+SPLIT_NAMES = {
+    "train": ("train",),
+    "validation": ("validation", "valid", "dev", "val"),
+    "test": ("test",),
+}
+_INT = re.compile(r"\d+")
+
+
+@dataclass
+class Record:
+    text: str
+    label: object
+    line: int
+
+
+def _kind_of(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    return next((k for k, exts in EXTENSIONS.items() if suffix in exts), None)
+
+
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
+        ) from None
+
+
+def _check(path: Path, line: int, text: object, label: object, text_column: str, label_column: str) -> Record:
+    if not isinstance(text, str):
+        raise DataError(f"{path}:{line}: text in {text_column!r} must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise DataError(f"{path}:{line}: empty text in column {text_column!r}")
+    if label is None or (isinstance(label, str) and not label.strip()) or isinstance(label, (bool, list, dict)):
+        raise DataError(f"{path}:{line}: empty or invalid label in column {label_column!r}: {label!r}")
+    return Record(text, label.strip() if isinstance(label, str) else label, line)
+
+
+def _read_delimited(path: Path, delimiter: str, text_column: str, label_column: str) -> list[Record]:
+    reader = csv.reader(io.StringIO(_decode(path), newline=""), delimiter=delimiter, strict=True)
+    records: list[Record] = []
+    header: list[str] | None = None
+    while True:
+        start = reader.line_num + 1  # a quoted field may span lines; report where the row starts
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise DataError(f"{path}:{start}: cannot parse line: {exc}") from None
+        if not row or (len(row) == 1 and not row[0].strip() and header is not None):
+            continue
+        if header is None:
+            header = [h.strip() for h in row]
+            for col in (text_column, label_column):
+                if col not in header:
+                    raise DataError(f"{path}:{start}: missing column {col!r} in header (found: {', '.join(header)})")
+            i_text, i_label = header.index(text_column), header.index(label_column)
+            continue
+        if len(row) != len(header):
+            raise DataError(
+                f"{path}:{start}: cannot parse line: expected {len(header)} fields, found {len(row)}"
+                " (unquoted delimiter or quote?)"
+            )
+        records.append(_check(path, start, row[i_text], row[i_label], text_column, label_column))
+    if header is None:
+        raise DataError(f"{path}:1: empty file (expected a header with {text_column!r} and {label_column!r})")
+    return records
+
+
+def _read_jsonl(path: Path, text_column: str, label_column: str) -> list[Record]:
+    records = []
+    for line_no, line in enumerate(_decode(path).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{line_no}: cannot parse line: invalid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}:{line_no}: cannot parse line: expected a JSON object, got {type(obj).__name__}")
+        for col in (text_column, label_column):
+            if col not in obj:
+                raise DataError(f"{path}:{line_no}: missing column {col!r} (found: {', '.join(obj)})")
+        records.append(_check(path, line_no, obj[text_column], obj[label_column], text_column, label_column))
+    return records
+
+
+def read_file(path: Path, kind: str, text_column: str = "text", label_column: str = "label") -> list[Record]:
+    """Records of one file; raises DataError on the first problem."""
+    if kind == "jsonl":
+        return _read_jsonl(path, text_column, label_column)
+    return _read_delimited(path, "," if kind == "csv" else "\t", text_column, label_column)
+
+
+def _split_files(path: Path, kind: str | None) -> tuple[str, dict[str, Path]]:
+    if not path.exists():
+        raise DatasetNotFoundError(f"{path}: no such file or directory")
+    if path.is_file():
+        kind = kind or _kind_of(path)
+        if kind is None:
+            raise DatasetNotFoundError(
+                f"{path}: cannot tell the file kind from its extension; prefix it with one of "
+                + ", ".join(f"{k}:" for k in CUSTOM_KINDS)
+            )
+        return kind, {"train": path}
+    kinds = [kind] if kind else list(CUSTOM_KINDS)
+    for k in kinds:
+        files = {}
+        for split, stems in SPLIT_NAMES.items():
+            for stem in stems:
+                hit = next((path / f"{stem}{ext}" for ext in EXTENSIONS[k] if (path / f"{stem}{ext}").is_file()), None)
+                if hit is not None:
+                    files[split] = hit
+                    break
+        if "train" in files:
+            return k, files
+    wanted = ", ".join(f"train{ext}" for k in kinds for ext in EXTENSIONS[k])
+    raise DatasetNotFoundError(f"{path}: no training file found; looked for {wanted}")
+
+
+def load_custom(
+    path: str | Path,
+    kind: str | None = None,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    seed: int = 0,
+    validation_fraction: float = 0.1,
+) -> datasets.DatasetDict:
+    """Load a file or a split directory as a DatasetDict (see the module docstring)."""
+    if kind is not None and kind not in CUSTOM_KINDS:
+        raise ValueError(f"unknown file kind {kind!r}; use one of {', '.join(CUSTOM_KINDS)}")
+    kind, files = _split_files(Path(path).expanduser(), kind)
+    records = {split: read_file(f, kind, text_column, label_column) for split, f in files.items()}
+    if not records["train"]:
+        raise DataError(f"{files['train']}: no examples")
+
+    def is_int(v: object) -> bool:
+        return (isinstance(v, int) and v >= 0) or (isinstance(v, str) and _INT.fullmatch(v) is not None)
+
+    integer = all(is_int(r.label) for recs in records.values() for r in recs)
+    norm = (lambda v: int(v)) if integer else (lambda v: str(v))
+    train_labels = {norm(r.label) for r in records["train"]}
+    names = [str(i) for i in range(max(train_labels) + 1)] if integer else sorted(train_labels)
+    index = {int(n) if integer else n: i for i, n in enumerate(names)}
+
+    splits = {}
+    for split, recs in records.items():
+        texts, labels = [], []
+        for r in recs:
+            value = norm(r.label)
+            if value not in train_labels:
+                raise DataError(
+                    f"{files[split]}:{r.line}: label {value!r} does not occur in the training file {files['train']}"
+                )
+            texts.append(r.text)
+            labels.append(index[value])
+        splits[split] = (texts, labels)
+
+    fraction = validation_fraction
+    if "test" not in splits:
+        splits["train"], splits["test"] = carve(*splits["train"], fraction, seed, "test")
+        fraction = fraction / (1 - fraction)  # still a fraction of the original training file
+    if "validation" not in splits:
+        splits["train"], splits["validation"] = carve(*splits["train"], fraction, seed, "validation")
+    return build({s: splits[s] for s in ("train", "validation", "test")}, names)

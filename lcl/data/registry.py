@@ -1,0 +1,208 @@
+"""Dataset names, errors and the small helpers every loader shares.
+
+Each built-in loader is a function ``load(data_dir, *, seed, validation_fraction)``
+returning a :class:`datasets.DatasetDict` with ``text`` and ``label`` columns.
+They are referenced by module name and imported on first use, so asking for
+``DATASETS`` (e.g. for CLI help) does not parse anything.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import datasets
+
+logger = logging.getLogger("lcl.data")
+
+SPLITS = ("train", "validation", "test")
+
+
+class DataError(ValueError):
+    """A data file exists but cannot be used (bad encoding, column, label, line)."""
+
+
+class DatasetNotFoundError(ValueError):
+    """Neither the local files nor a Hugging Face Hub copy of a dataset could be loaded."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    num_classes: int
+    description: str
+    loader: str  # "module:function" inside lcl.data
+    hub_id: str | None = None
+
+    def load_function(self) -> Callable[..., datasets.DatasetDict]:
+        module, func = self.loader.split(":")
+        return getattr(importlib.import_module(f"lcl.data.{module}"), func)
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in (
+        DatasetInfo(
+            "empathetic_dialogues", 32,
+            "Empathetic Dialogues situations, one per conversation (19,533/2,770/2,547). "
+            "Class subsets: empathetic_dialogues:16|8|4easy|4hard-a|4hard-b|4hard-c|4hard-d "
+            "or empathetic_dialogues:angry,sad,...",
+            "empathetic_dialogues:load", "facebook/empathetic_dialogues",
+        ),
+        DatasetInfo(
+            "goemotions", 27,
+            "GoEmotions Reddit comments, single-label only, neutral dropped (23,485/2,956/2,984)",
+            "goemotions:load", "google-research-datasets/go_emotions",
+        ),
+        DatasetInfo(
+            "isear", 7,
+            "ISEAR self-reported situations, seeded 60/20/20 split as in the paper (4,599/1,533/1,534)",
+            "isear:load",
+        ),
+        DatasetInfo(
+            "emoint", 4,
+            "WASSA-2017 EmoInt tweets: anger, fear, joy, sadness (3,613/347/3,142)",
+            "emoint:load",
+        ),
+        DatasetInfo(
+            "sst5", 5,
+            "Stanford Sentiment Treebank, sentence level, 5 classes (8,544/1,101/2,210)",
+            "sst:load_sst5", "SetFit/sst5",
+        ),
+        DatasetInfo(
+            "sst2", 2,
+            "Stanford Sentiment Treebank, sentence level, neutral dropped (6,920/872/1,821)",
+            "sst:load_sst2", "SetFit/sst2",
+        ),
+        DatasetInfo(
+            "demo", 5,
+            "Small bundled demo: short situations for 5 confusable emotions (300/60/60); needs no data dir",
+            "demo:load",
+        ),
+    )
+}
+
+CUSTOM_KINDS = ("csv", "tsv", "jsonl")
+
+
+def unknown_name_message(name: str) -> str:
+    names = ", ".join(DATASETS)
+    kinds = ", ".join(f"{k}:PATH" for k in CUSTOM_KINDS)
+    return f"unknown dataset {name!r}; valid names: {names}; or your own files: {kinds}"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
+    """The ``data_dir`` argument, else ``$LCL_DATA_DIR``, else None."""
+    if data_dir is None:
+        data_dir = os.environ.get("LCL_DATA_DIR") or None
+    return None if data_dir is None else Path(data_dir).expanduser()
+
+
+def candidate_dirs(data_dir: Path | None, *subdirs: str) -> list[Path]:
+    """Where a dataset's folder may be: ``data_dir/<subdir>`` for each name, then ``data_dir`` itself."""
+    if data_dir is None:
+        return []
+    return [data_dir / s for s in subdirs] + [data_dir]
+
+
+def find_files(dirs: Iterable[Path], names: Sequence[str]) -> Path | None:
+    """First directory holding all of ``names``."""
+    for d in dirs:
+        if all((d / n).is_file() for n in names):
+            return d
+    return None
+
+
+def looked_for(dirs: Iterable[Path], names: Sequence[str]) -> str:
+    dirs = list(dirs)
+    if not dirs:
+        return f"{', '.join(names)} (no data dir given: pass data_dir= or set LCL_DATA_DIR)"
+    return "; ".join(str(d / n) for d in dirs for n in names)
+
+
+def hub_disabled() -> bool:
+    return any(
+        os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+        for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "LCL_NO_HUB")
+    )
+
+
+def from_hub(name: str, what: str, fetch: Callable[[], datasets.DatasetDict]) -> datasets.DatasetDict:
+    """Run ``fetch`` (a Hub download), turning any failure into one DatasetNotFoundError."""
+    info = DATASETS[name]
+    if hub_disabled():
+        raise DatasetNotFoundError(
+            f"{name}: local files not found; looked for {what}. "
+            f"The Hugging Face Hub copy ({info.hub_id}) was not tried because offline mode is set "
+            "(HF_HUB_OFFLINE / HF_DATASETS_OFFLINE / LCL_NO_HUB)."
+        )
+    logger.info("%s: local files not found, downloading %s from the Hugging Face Hub", name, info.hub_id)
+    try:
+        return fetch()
+    except Exception as exc:  # network, auth, schema: the user needs the same advice for all
+        raise DatasetNotFoundError(
+            f"{name}: local files not found; looked for {what}. "
+            f"Downloading {info.hub_id} from the Hugging Face Hub also failed: {exc}"
+        ) from exc
+
+
+def not_found(name: str, what: str) -> DatasetNotFoundError:
+    return DatasetNotFoundError(
+        f"{name}: data files not found; looked for {what}. "
+        "Pass data_dir= (or set LCL_DATA_DIR) to the folder holding the original release files."
+    )
+
+
+def build(
+    splits: dict[str, tuple[list[str], list[int]]], names: Sequence[str]
+) -> datasets.DatasetDict:
+    """DatasetDict with ``text`` (string) and ``label`` (ClassLabel) for each split."""
+    features = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=list(names))}
+    )
+    return datasets.DatasetDict(
+        {
+            split: datasets.Dataset.from_dict({"text": texts, "label": labels}, features=features)
+            for split, (texts, labels) in splits.items()
+        }
+    )
+
+
+def select_classes(dsd: datasets.DatasetDict, keep: Sequence[str]) -> datasets.DatasetDict:
+    """Keep only the examples of ``keep`` and re-index their labels 0..k-1 in that order."""
+    names = dsd["train"].features["label"].names
+    missing = [k for k in keep if k not in names]
+    if missing:
+        raise ValueError(f"unknown class name(s) {missing}; valid names: {', '.join(names)}")
+    new_index = {names.index(k): i for i, k in enumerate(keep)}
+    out = {}
+    for split, ds in dsd.items():
+        batch = ds[:]  # plain lists; iterating a lazy Column is much slower
+        rows = [(t, new_index[l]) for t, l in zip(batch["text"], batch["label"]) if l in new_index]
+        out[split] = ([t for t, _ in rows], [l for _, l in rows])
+    return build(out, keep)
+
+
+def carve(
+    texts: list[str], labels: list[int], fraction: float, seed: int, what: str
+) -> tuple[tuple[list[str], list[int]], tuple[list[str], list[int]]]:
+    """Split off ``fraction`` of the examples, stratified by label when every class allows it."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
+    n_classes = len(set(labels))
+    n_out = max(1, round(len(texts) * fraction))
+    counts = {l: labels.count(l) for l in set(labels)}
+    stratify = labels if min(counts.values()) >= 2 and n_classes <= n_out <= len(texts) - n_classes else None
+    if stratify is None:
+        logger.warning("carving %s: too few examples per class to stratify; using a plain random split", what)
+    idx = list(range(len(texts)))
+    keep_idx, out_idx = train_test_split(idx, test_size=n_out, random_state=seed, stratify=stratify)
+    keep_idx, out_idx = sorted(keep_idx), sorted(out_idx)
+    pick = lambda ii: ([texts[i] for i in ii], [labels[i] for i in ii])  # noqa: E731
+    return pick(keep_idx), pick(out_idx)

@@ -1,0 +1,97 @@
+"""Batched inference with a saved classifier: ``evaluate`` on a dataset split, ``predict`` texts.
+
+A saved model is a plain Hugging Face directory; nothing here needs the training code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from lcl.metrics import classification_metrics
+from lcl.modeling import load_classifier, load_tokenizer, pool
+
+
+@torch.no_grad()
+def run_classifier(model, tokenizer, texts: list[str], batch_size: int = 64, max_length: int = 128,
+                   pooling: str | None = None, progress: str | None = None):
+    """Class probabilities (N, C) and, if ``pooling`` is set, L2-normalised features (N, H).
+
+    Texts are sorted by length so each batch pads little; results come back in input order.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    probs = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    feats = None
+    starts = range(0, len(texts), batch_size)
+    for start in tqdm(starts, desc=progress, disable=progress is None, leave=False):
+        idx = order[start:start + batch_size]
+        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                        max_length=max_length, return_tensors="pt").to(device)
+        out = model(**enc, output_hidden_states=pooling is not None)
+        probs[idx] = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
+        if pooling is not None:
+            f = torch.nn.functional.normalize(
+                pool(out.hidden_states[-1], enc["attention_mask"], pooling).float(), dim=-1)
+            if feats is None:
+                feats = np.zeros((len(texts), f.shape[1]), dtype=np.float32)
+            feats[idx] = f.cpu().numpy()
+    return probs, feats
+
+
+class Classifier:
+    """A saved ``lcl`` (or any Hugging Face sequence-classification) model, ready to predict."""
+
+    def __init__(self, model_dir: str | Path, max_length: int = 128) -> None:
+        self.model_dir = str(model_dir)
+        self.tokenizer = load_tokenizer(self.model_dir)
+        self.model = load_classifier(self.model_dir)
+        self.max_length = max_length
+        self.label_names = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
+
+    def predict_proba(self, texts: list[str], batch_size: int = 64, progress: str | None = None):
+        probs, _ = run_classifier(self.model, self.tokenizer, texts, batch_size, self.max_length,
+                                  progress=progress)
+        return probs
+
+
+def predict(model: str | Path | Classifier, texts: list[str], batch_size: int = 64) -> list[dict]:
+    """One ``{"text", "label", "score", "probs"}`` per text, in order."""
+    clf = model if isinstance(model, Classifier) else Classifier(model)
+    probs = clf.predict_proba(texts, batch_size)
+    rows = []
+    for text, p in zip(texts, probs):
+        best = int(p.argmax())
+        rows.append({"text": text, "label": clf.label_names[best], "score": float(p[best]),
+                     "probs": {n: float(v) for n, v in zip(clf.label_names, p)}})
+    return rows
+
+
+class LabelMismatchError(ValueError):
+    """The dataset has labels the model was not trained on."""
+
+
+def evaluate(model: str | Path | Classifier, dataset: str, split: str = "test",
+             data_dir: str | None = None, batch_size: int = 64, **load_kwargs) -> dict:
+    """Metrics of a saved model on one split of a dataset (names mapped by label name)."""
+    from lcl.data import load_dataset
+
+    clf = model if isinstance(model, Classifier) else Classifier(model)
+    ds = load_dataset(dataset, data_dir=data_dir, **load_kwargs)
+    if split not in ds:
+        raise ValueError(f"dataset {dataset!r} has no split {split!r} (has: {', '.join(ds)})")
+    part = ds[split]
+    names = part.features["label"].names
+    missing = [n for n in names if n not in clf.label_names]
+    if missing:
+        raise LabelMismatchError(f"the model at {clf.model_dir} does not know the label(s) "
+                                 f"{', '.join(missing)} of dataset {dataset!r}")
+    gold = np.array([clf.label_names.index(names[y]) for y in list(part["label"])])
+    probs = clf.predict_proba(list(part["text"]), batch_size, progress=f"evaluate {split}")
+    metrics = classification_metrics(gold, probs, clf.label_names)
+    metrics.update({"dataset": dataset, "split": split, "model": clf.model_dir})
+    return metrics

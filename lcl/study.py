@@ -1,0 +1,183 @@
+"""``lcl study``: a resumable grid of datasets x variants x seeds over the same ``train`` as ``lcl train``.
+
+A study is a small YAML file (see ``studies/``)::
+
+    name: ed-subsets
+    output_dir: studies/runs/ed-subsets
+    base: {epochs: 3}                      # TrainConfig fields shared by every cell
+    datasets: [empathetic_dialogues:4easy, empathetic_dialogues:4hard-a]
+    seeds: [0, 1, 2]
+    variants:                              # name -> TrainConfig fields
+      ce: {loss: ce}
+      lcl: {loss: lcl}
+
+Each cell runs in ``OUTPUT_DIR/<dataset>/<variant>/seed<k>``. A cell whose ``metrics.json``
+exists is finished and skipped; a killed cell resumes from its last checkpoint. Cells run seed
+by seed, so a study stopped early still covers every dataset and variant. After every cell
+``results.csv`` and ``results.md`` (mean (std) per dataset and variant) are rewritten.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lcl.io import atomic_write_text
+from lcl.training_args import ConfigError, TrainConfig, read_yaml_mapping
+
+RESULT_COLUMNS = ["dataset", "variant", "seed", "loss", "weighting", "detach_weights",
+                  "memory_size", "epochs", "best_epoch", "train_examples", "val_accuracy",
+                  "accuracy", "weighted_f1", "macro_f1", "train_steps", "seconds_per_step",
+                  "runtime_seconds", "run_dir"]
+
+
+@dataclass
+class Cell:
+    dataset: str
+    variant: str
+    seed: int
+    config: TrainConfig
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.config.output_dir)
+
+    @property
+    def finished(self) -> bool:
+        return (self.run_dir / "metrics.json").exists()
+
+
+@dataclass
+class Study:
+    name: str
+    output_dir: Path
+    cells: list[Cell]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
+
+
+def load_study(path: str | Path, output_dir: str | Path | None = None) -> Study:
+    spec = read_yaml_mapping(path)
+    unknown = set(spec) - {"name", "output_dir", "base", "datasets", "seeds", "variants", "description"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown study key(s): {', '.join(sorted(unknown))}")
+    for key in ("datasets", "variants"):
+        if not spec.get(key):
+            raise ConfigError(f"{path}: the study needs a non-empty '{key}'")
+    name = spec.get("name") or Path(path).stem
+    out = Path(output_dir or spec.get("output_dir") or Path("runs") / "studies" / name)
+    base = dict(spec.get("base") or {})
+    seeds = spec.get("seeds") or [0]
+    variants: dict[str, Any] = spec["variants"]
+    if not isinstance(variants, dict):
+        raise ConfigError(f"{path}: 'variants' must map a name to options")
+    cells = []
+    for seed in seeds:
+        for dataset in spec["datasets"]:
+            for variant, options in variants.items():
+                values = {**base, **(options or {}), "dataset": dataset, "seed": int(seed),
+                          "output_dir": str(out / _slug(dataset) / _slug(variant) / f"seed{seed}")}
+                try:
+                    config = TrainConfig.from_dict(values)
+                except ConfigError as err:
+                    raise ConfigError(f"{path}: variant {variant!r}: {err}") from None
+                cells.append(Cell(dataset, variant, int(seed), config))
+    return Study(name=name, output_dir=out, cells=cells)
+
+
+def run_study(path: str | Path, output_dir: str | Path | None = None, dry_run: bool = False) -> Study:
+    from rich.console import Console
+
+    from lcl.trainer import train
+
+    console = Console(stderr=True)
+    study = load_study(path, output_dir)
+    todo = [c for c in study.cells if not c.finished]
+    console.print(f"study {study.name}: {len(study.cells)} cells, {len(study.cells) - len(todo)} "
+                  f"finished, {len(todo)} to run, in {study.output_dir}")
+    if dry_run:
+        for cell in study.cells:
+            state = "done" if cell.finished else ("partial" if cell.run_dir.exists() else "todo")
+            console.print(f"  {state:8s} {cell.run_dir}")
+        return study
+    for k, cell in enumerate(todo, 1):
+        console.rule(f"[{k}/{len(todo)}] {cell.dataset} · {cell.variant} · seed {cell.seed}")
+        started = time.time()
+        train(cell.config)
+        console.print(f"cell done in {time.time() - started:.0f} s")
+        write_results(study)
+    write_results(study)
+    return study
+
+
+def _row(cell: Cell) -> dict[str, Any]:
+    m = json.loads((cell.run_dir / "metrics.json").read_text(encoding="utf-8"))
+    history_path = cell.run_dir / "history.json"
+    steps = None
+    if history_path.exists():
+        history = json.loads(history_path.read_text(encoding="utf-8"))
+        steps = max((h.get("step", 0) for h in history), default=None)
+    train_runtime = m.get("train_runtime_seconds")
+    c = cell.config
+    return {
+        "dataset": cell.dataset, "variant": cell.variant, "seed": cell.seed, "loss": c.loss,
+        "weighting": c.weighting, "detach_weights": c.detach_weights, "memory_size": c.memory_size,
+        "epochs": c.epochs, "best_epoch": m.get("best_epoch"), "train_examples": m.get("train_examples"),
+        "val_accuracy": round(m["validation"]["accuracy"], 4),
+        "accuracy": round(m["test"]["accuracy"], 4),
+        "weighted_f1": round(m["test"]["weighted_f1"], 4),
+        "macro_f1": round(m["test"]["macro_f1"], 4),
+        "train_steps": steps,
+        # evaluation passes are inside train_runtime, so this slightly overstates a step
+        "seconds_per_step": round(train_runtime / steps, 3) if train_runtime and steps else None,
+        "runtime_seconds": m.get("runtime_seconds"), "run_dir": str(cell.run_dir),
+    }
+
+
+def collect(study: Study) -> list[dict[str, Any]]:
+    return [_row(c) for c in study.cells if c.finished]
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "–"
+    mean = 100 * statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:.1f}"
+    return f"{mean:.1f} ({100 * statistics.stdev(values):.1f})"
+
+
+def results_markdown(study: Study, rows: list[dict[str, Any]]) -> str:
+    variants = list(dict.fromkeys(c.variant for c in study.cells))
+    datasets = list(dict.fromkeys(c.dataset for c in study.cells))
+    lines = [f"Test accuracy / weighted F1 in % as mean (std) over seeds; n = finished seeds.", "",
+             "| dataset | " + " | ".join(f"{v} acc | {v} wF1 | n" for v in variants) + " |",
+             "|---|" + "---|---|---|" * len(variants)]
+    for d in datasets:
+        cells = []
+        for v in variants:
+            rs = [r for r in rows if r["dataset"] == d and r["variant"] == v]
+            cells += [_mean_std([r["accuracy"] for r in rs]),
+                      _mean_std([r["weighted_f1"] for r in rs]), str(len(rs))]
+        lines.append(f"| {d} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(study: Study) -> None:
+    rows = collect(study)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(study.output_dir / "results.csv", buffer.getvalue())
+    atomic_write_text(study.output_dir / "results.md",
+                      f"# Study {study.name}\n\n" + results_markdown(study, rows))

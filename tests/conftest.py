@@ -1,0 +1,30 @@
+"""Shared fixtures: the real datasets beside the repo, and one short real training run."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The shared evaluation data: $LCL_DATA_DIR, else ../shared/data beside the repo."""
+    path = Path(os.environ.get("LCL_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+    if not path.is_dir():
+        pytest.fail(f"evaluation data not found at {path}; set LCL_DATA_DIR or put it at ../shared/data")
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_run(data_dir, tmp_path_factory):
+    """LCL on 300 ISEAR training texts for one epoch with the embedded MiniLM (a minute or two)."""
+    import json
+
+    from lcl.cli import main
+
+    run = tmp_path_factory.mktemp("e2e") / "isear-lcl"
+    code = main(["train", "--dataset", "isear", "--data-dir", str(data_dir), "--loss", "lcl",
+                 "--epochs", "1", "--max-train-samples", "300", "--seed", "0",
+                 "--output-dir", str(run)])
+    assert code == 0
+    return run, json.loads((run / "metrics.json").read_text())

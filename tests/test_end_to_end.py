@@ -1,0 +1,84 @@
+"""End to end on real data: `lcl train` on 300 ISEAR texts, then reload, evaluate and predict."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from lcl.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def test_train_writes_every_output(trained_run):
+    run, metrics = trained_run
+    for name in ("metrics.json", "config.yaml", "predictions.jsonl", "history.json",
+                 "confusability.json", "test_embeddings.npy", "model/config.json"):
+        assert (run / name).exists(), name
+    assert not (run / "checkpoints").exists()  # removed after a finished run
+    assert list((run / "tensorboard").iterdir())
+    names = metrics["label_names"]
+    assert len(names) == 7 and "guilt" in names
+    assert metrics["best_epoch"] == 1 and metrics["train_examples"] == 300
+    for split in ("validation", "test"):
+        m = metrics[split]
+        assert 0.0 <= m["accuracy"] <= 1.0 and set(m["per_class"]) == set(names)
+        assert np.asarray(m["confusion_matrix"]).sum() == m["num_examples"]
+    assert yaml.safe_load((run / "config.yaml").read_text())["loss"] == "lcl"
+    preds = [json.loads(l) for l in (run / "predictions.jsonl").read_text().splitlines()]
+    assert len(preds) == metrics["test"]["num_examples"]
+    assert all(p["label"] in names and p["pred"] in names for p in preds)
+    assert abs(sum(preds[0]["probs"].values()) - 1) < 1e-3
+    emb = np.load(run / "test_embeddings.npy")
+    assert emb.shape[0] == len(preds) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-4)
+    conf = json.loads((run / "confusability.json").read_text())
+    assert conf["source"] == "weighting_network"
+    assert np.allclose(np.asarray(conf["matrix"]).sum(1), 1, atol=1e-4)
+    history = json.loads((run / "history.json").read_text())
+    assert any("loss_contrastive" in h and "loss_weighting_ce" in h for h in history)
+    assert any("eval_accuracy" in h for h in history)
+
+
+def test_saved_model_loads_in_a_plain_pipeline(trained_run):
+    from transformers import pipeline
+
+    run, metrics = trained_run
+    clf = pipeline("text-classification", model=str(run / "model"))
+    out = clf(["I felt terrible after lying to my friend", "When I passed my exam"])
+    assert all(o["label"] in metrics["label_names"] for o in out)
+
+
+def test_evaluate_reproduces_the_runs_test_metrics(trained_run, data_dir, capsys):
+    run, metrics = trained_run
+    out_file = run.parent / "eval.json"
+    assert main(["evaluate", "--model", str(run / "model"), "--dataset", "isear",
+                 "--data-dir", str(data_dir), "--output", str(out_file)]) == 0
+    evaluated = json.loads(out_file.read_text())
+    # same model, same test split (the run used the whole test split)
+    assert evaluated["num_examples"] == metrics["test"]["num_examples"]
+    assert evaluated["accuracy"] == pytest.approx(metrics["test"]["accuracy"], abs=1e-9)
+    assert json.loads(capsys.readouterr().out)["accuracy"] == evaluated["accuracy"]
+
+
+def test_predict_cli(trained_run, tmp_path, capsys):
+    run, metrics = trained_run
+    inputs = tmp_path / "texts.txt"
+    inputs.write_text("I was ashamed of what I said\nA snake crossed my path\n")
+    assert main(["predict", "--model", str(run / "model"), "My friend died",
+                 "--input", str(inputs)]) == 0
+    rows = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in rows] == ["My friend died", "I was ashamed of what I said",
+                                         "A snake crossed my path"]
+    assert all(r["label"] in metrics["label_names"] and 0 < r["score"] <= 1 for r in rows)
+
+
+def test_finished_run_is_not_overwritten(trained_run, data_dir, capsys):
+    run, _ = trained_run
+    before = (run / "metrics.json").read_bytes()
+    assert main(["train", "--dataset", "isear", "--data-dir", str(data_dir),
+                 "--output-dir", str(run)]) == 2
+    assert "already holds a finished run" in capsys.readouterr().err
+    assert (run / "metrics.json").read_bytes() == before

@@ -1,0 +1,207 @@
+"""Unit tests of the training pipeline's pieces: collator, objectives, metrics, config, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+from lcl.cli import main
+from lcl.losses import LabelAwareContrastiveLoss, SupConLoss
+from lcl.metrics import classification_metrics
+from lcl.modeling import LCLModel, load_classifier, load_tokenizer
+from lcl.trainer import PairedViewCollator
+from lcl.training_args import ConfigError, TrainConfig
+
+LABELS = ["afraid", "anxious", "sad"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer("minilm")
+
+
+# --- collator ------------------------------------------------------------------------------
+
+def test_collator_pairs_views_with_their_labels(tokenizer):
+    rows = [{"text": "i was scared", "view": "i was frightened", "label": 0},
+            {"text": "a long sad day at the end of summer", "view": "a long sorry day", "label": 2},
+            {"text": "the exam worries me", "view": "the examination worries me", "label": 1}]
+    batch = PairedViewCollator(tokenizer, max_length=32)(rows)
+    assert batch["input_ids"].shape[0] == 6
+    assert batch["labels"].tolist() == [0, 2, 1, 0, 2, 1]
+    decoded = tokenizer.batch_decode(batch["input_ids"], skip_special_tokens=True)
+    assert decoded[1] == "a long sad day at the end of summer"
+    assert decoded[4] == "a long sorry day"  # view i sits at i + B
+    # padded to the longest text of the batch, not to max_length
+    assert batch["input_ids"].shape[1] == int(batch["attention_mask"].sum(1).max())
+
+
+def test_collator_without_views_is_plain(tokenizer):
+    batch = PairedViewCollator(tokenizer)([{"text": "hello", "label": 1}])
+    assert batch["input_ids"].shape[0] == 1 and batch["labels"].tolist() == [1]
+
+
+# --- objectives ----------------------------------------------------------------------------
+
+def _batch(tokenizer):
+    texts = ["i was scared of the dark", "my exam is tomorrow and i can't sleep",
+             "i lost my dog last week", "the storm terrified me",
+             "i was afraid of the dark", "my test is tomorrow and i cannot sleep",
+             "i lost my puppy last week", "the storm frightened me"]
+    labels = [0, 1, 2, 0] * 2
+    enc = tokenizer(texts, padding=True, return_tensors="pt")
+    return dict(enc), torch.tensor(labels)
+
+
+def _model(loss, **kw):
+    torch.manual_seed(0)
+    cfg = TrainConfig(loss=loss, **kw)
+    model = LCLModel.from_config(cfg, LABELS)
+    model.train()
+    for m in model.modules():  # determinism: the test recomputes the parts by hand
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    return model
+
+
+def _cls_feature(net, enc):
+    out = net(**enc, output_hidden_states=True)
+    return F.normalize(out.hidden_states[-1][:, 0], dim=-1), out.logits
+
+
+@pytest.mark.parametrize("loss", ["ce", "scl", "lcl"])
+def test_objective_wiring(tokenizer, loss):
+    enc, labels = _batch(tokenizer)
+    model = _model(loss)
+    out = model(**enc, labels=labels)
+    with torch.no_grad():
+        feats, logits = _cls_feature(model.classifier, enc)
+        ce = F.cross_entropy(logits, labels)
+        if loss == "ce":
+            expected = ce
+        elif loss == "scl":
+            expected = 0.5 * ce + 0.5 * SupConLoss(0.3)(feats, labels)
+        else:
+            w_logits = model.weighting(**enc).logits
+            expected = (0.5 * ce + 0.5 * LabelAwareContrastiveLoss(0.3)(feats, labels, w_logits)
+                        + 0.5 * F.cross_entropy(w_logits, labels))
+    assert torch.allclose(out["loss"], expected, atol=1e-5)
+    assert set(out["loss_parts"]) == {"ce": {"loss_ce"}, "scl": {"loss_ce", "loss_contrastive"},
+                                      "lcl": {"loss_ce", "loss_contrastive", "loss_weighting_ce"}}[loss]
+
+
+def test_lcl_gradient_reaches_weighting_network_unless_detached(tokenizer):
+    enc, labels = _batch(tokenizer)
+    for detach in (False, True):
+        model = _model("lcl", detach_weights=detach, lam=0.0)  # λ=0: only the contrastive part
+        model(**enc, labels=labels)["loss"].backward()
+        grad = model.weighting.classifier.weight.grad
+        flowing = grad is not None and bool(grad.abs().sum() > 0)
+        assert flowing is (not detach)
+
+
+def test_self_weighting_has_one_encoder_and_detached_weights(tokenizer):
+    enc, labels = _batch(tokenizer)
+    model = _model("lcl", weighting="self")
+    assert model.weighting is None
+    out = model(**enc, labels=labels)
+    with torch.no_grad():
+        feats, logits = _cls_feature(model.classifier, enc)
+        expected = 0.5 * F.cross_entropy(logits, labels) + 0.5 * LabelAwareContrastiveLoss(0.3)(
+            feats, labels, logits)
+    assert torch.allclose(out["loss"], expected, atol=1e-5)
+
+
+def test_eval_mode_computes_only_cross_entropy(tokenizer):
+    enc, labels = _batch(tokenizer)
+    model = _model("lcl").eval()
+    out = model(**enc, labels=labels)
+    assert torch.allclose(out["loss"], F.cross_entropy(out["logits"], labels))
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+def test_metrics_match_scikit_learn():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, size=200)
+    probs = rng.dirichlet(np.ones(4), size=200)
+    names = ["a", "b", "c", "d"]
+    m = classification_metrics(labels, probs, names)
+    preds = probs.argmax(1)
+    assert m["accuracy"] == pytest.approx(accuracy_score(labels, preds))
+    assert m["weighted_f1"] == pytest.approx(f1_score(labels, preds, average="weighted"))
+    assert m["macro_f1"] == pytest.approx(f1_score(labels, preds, average="macro"))
+    assert m["confusion_matrix"] == confusion_matrix(labels, preds).tolist()
+    per_class_f1 = f1_score(labels, preds, average=None)
+    assert [m["per_class"][n]["f1"] for n in names] == pytest.approx(per_class_f1.tolist())
+    entropy = -(probs * np.log(probs)).sum(1).mean()
+    assert m["mean_entropy"] == pytest.approx(entropy)
+
+
+# --- configuration -------------------------------------------------------------------------
+
+def test_defaults_are_the_papers():
+    c = TrainConfig()
+    assert (c.temperature, c.lam, c.batch_size, c.learning_rate, c.weight_decay,
+            c.max_grad_norm, c.epochs, c.loss, c.weighting, c.pooling) == (
+        0.3, 0.5, 10, 2e-5, 0.01, 1.0, 5, "lcl", "network", "cls")
+
+
+def test_yaml_values_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("loss: scl\nepochs: 2\ntemperature: 0.1\nmax-train-samples: 50\n")
+    c = TrainConfig.from_yaml(path, epochs=3)
+    assert (c.loss, c.epochs, c.temperature, c.max_train_samples) == ("scl", 3, 0.1, 50)
+    round_trip = TrainConfig.from_dict(__import__("yaml").safe_load(c.to_yaml()))
+    assert round_trip == c
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"loss": "mse"}, "--loss"), ({"temperature": 0}, "--temperature"),
+    ({"lam": 1.5}, "--lam"), ({"epochs": 0}, "--epochs"), ({"batch_size": -1}, "--batch-size"),
+    ({"colour": "red"}, "unknown configuration key"),
+])
+def test_bad_configuration_is_rejected(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        TrainConfig.from_dict(bad)
+
+
+# --- CLI errors ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--dataset", "no-such-dataset"], "no-such-dataset"),
+    (["train", "--dataset", "csv:does/not/exist.csv"], "exist.csv"),
+    (["train", "--temperature", "-1"], "--temperature"),
+    (["train", "--model", "./no/such/model", "--dataset", "demo"], "no/such/model"),
+    (["train", "--config", "missing.yaml"], "missing.yaml"),
+    (["predict", "--model", "./no/such/model", "hello"], "no/such/model"),
+])
+def test_cli_errors_are_one_line_without_traceback(argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = argv + (["--output-dir", str(tmp_path / "out")] if argv[0] == "train" else [])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lcl: error:") and message in err
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_cli_bad_column_names_the_column(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    data.write_text("sentence,label\nhello there,a\ngood bye,b\n")
+    assert main(["train", "--dataset", f"csv:{data}", "--output-dir", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "text" in err and "d.csv" in err
+
+
+def test_cli_help_lists_every_train_flag(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    for name in TrainConfig.field_names():
+        assert "--" + name.replace("_", "-") in out
