@@ -31,7 +31,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -42,6 +41,8 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from lcl.io import atomic_write_bytes
 
 __all__ = [
     "REQUIRED_FILES",
@@ -590,25 +591,6 @@ def _fig_training(runs: list[RunData]) -> bytes:
     return _png_bytes(fig)
 
 
-# --------------------------------------------------------------------------- writing
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 @dataclass
 class _Image:
     filename: str
@@ -881,7 +863,7 @@ def build_report(
 
     images = [*conf_imgs, f1_img, *cfy_imgs, *tsne_imgs, curve_img]
     for img in images:
-        _atomic_write(out / img.filename, img.data)
+        atomic_write_bytes(out / img.filename, img.data)
 
     datasets = sorted({str(r.config.get("dataset")) for r in runs if r.config.get("dataset")})
     title = "LCL report" + (f": {', '.join(datasets)}" if datasets else "")
@@ -932,5 +914,5 @@ def build_report(
         "</body></html>\n"
     )
     report = out / "report.html"
-    _atomic_write(report, doc.encode("utf-8"))
+    atomic_write_bytes(report, doc.encode("utf-8"))
     return report

@@ -159,7 +159,7 @@ def _mean_std(values: list[float]) -> str:
 def results_markdown(study: Study, rows: list[dict[str, Any]]) -> str:
     variants = list(dict.fromkeys(c.variant for c in study.cells))
     datasets = list(dict.fromkeys(c.dataset for c in study.cells))
-    lines = [f"Test accuracy / weighted F1 in % as mean (std) over seeds; n = finished seeds.", "",
+    lines = ["Test accuracy / weighted F1 in % as mean (std) over seeds; n = finished seeds.", "",
              "| dataset | " + " | ".join(f"{v} acc | {v} wF1 | n" for v in variants) + " |",
              "|---|" + "---|---|---|" * len(variants)]
     for d in datasets:

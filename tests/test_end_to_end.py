@@ -82,3 +82,17 @@ def test_finished_run_is_not_overwritten(trained_run, data_dir, capsys):
                  "--output-dir", str(run)]) == 2
     assert "already holds a finished run" in capsys.readouterr().err
     assert (run / "metrics.json").read_bytes() == before
+
+
+def test_report_of_the_real_run(trained_run, tmp_path, capsys):
+    from test_report import check_report, check_screenshot, find_chromium, render_screenshot
+
+    run, metrics = trained_run
+    assert main(["report", str(run), "--output-dir", str(tmp_path / "report")]) == 0
+    html = tmp_path / "report" / "report.html"
+    check_report(html, n_runs=1, label_names=metrics["label_names"])
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no Chromium binary found (scripts/setup.sh --test installs it)")
+    shot = render_screenshot(html, tmp_path / "shot.png", tmp_path / "profile")
+    check_screenshot(shot)

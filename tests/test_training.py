@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from lcl.cli import main
 from lcl.losses import LabelAwareContrastiveLoss, SupConLoss
 from lcl.metrics import classification_metrics
-from lcl.modeling import LCLModel, load_classifier, load_tokenizer
+from lcl.modeling import LCLModel, load_tokenizer
 from lcl.trainer import PairedViewCollator
 from lcl.training_args import ConfigError, TrainConfig
 

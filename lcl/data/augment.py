@@ -28,11 +28,12 @@ import math
 import os
 import random
 import re
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import datasets
+
+from lcl.io import atomic_write_text
 
 from .wordnet import REQUIRED, Lexicon, WordNetNotFoundError, find_wordnet_dir, load_lexicon
 
@@ -131,15 +132,7 @@ def _read_cache(path: Path, n: int) -> list[str] | None:
 def _write_cache(path: Path, views: list[str]) -> None:
     # temp file + os.replace: a reader never sees half a file, even with parallel writers
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"views": views}, f, ensure_ascii=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(path, json.dumps({"views": views}, ensure_ascii=False))
     except OSError as exc:
         logger.warning("could not write the views cache %s: %s", path, exc)
 
