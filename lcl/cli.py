@@ -183,6 +183,16 @@ def main(argv: list[str] | None = None) -> int:
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         print(f"lcl: error: {message}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        _close_process_group()
+
+
+def _close_process_group() -> None:
+    """Under torchrun the Trainer opened a process group; close it before exit (NCCL warns)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ def load_classifier(name: str, label_names: list[str] | None = None) -> PreTrain
         AutoModelForSequenceClassification,
         name,
         num_labels=len(label_names),
+        dtype=torch.float32,  # train in float32 even from a half-precision copy of the weights
         id2label=dict(enumerate(label_names)),
         label2id={n: i for i, n in enumerate(label_names)},
         ignore_mismatched_sizes=True,  # a fine-tuned model with another label count

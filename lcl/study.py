@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import statistics
 import time
@@ -109,13 +110,16 @@ def run_study(path: str | Path, output_dir: str | Path | None = None, dry_run: b
             state = "done" if cell.finished else ("partial" if cell.run_dir.exists() else "todo")
             console.print(f"  {state:8s} {cell.run_dir}")
         return study
+    is_main = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 writes
     for k, cell in enumerate(todo, 1):
         console.rule(f"[{k}/{len(todo)}] {cell.dataset} · {cell.variant} · seed {cell.seed}")
         started = time.time()
         train(cell.config)
         console.print(f"cell done in {time.time() - started:.0f} s")
+        if is_main:
+            write_results(study)
+    if is_main:
         write_results(study)
-    write_results(study)
     return study
 
 

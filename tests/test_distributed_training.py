@@ -44,7 +44,7 @@ ATOL = 0.2 * LR
 
 def _write_data(root: Path) -> Path:
     names = list(LABELS)
-    sizes = {"train": TRAIN_TEXTS, "validation": 6, "test": 6}
+    sizes = {"train": TRAIN_TEXTS, "validation": 9, "test": 6}
     k = 0
     for split, n in sizes.items():
         with open(root / f"{split}.csv", "w", newline="", encoding="utf-8") as f:
@@ -71,7 +71,7 @@ def _train(data: Path, out: Path, loss: str, nproc: int, batch_size: int) -> Non
                 "--master_port", str(_free_port())]
     cmd += ["-m", "lcl", "train", "--dataset", str(data), "--loss", loss, "--views", "dropout",
             "--dropout", "0", "--epochs", "1", "--batch-size", str(batch_size),
-            "--learning-rate", str(LR), "--logging-steps", "1", "--max-eval-samples", "6",
+            "--learning-rate", str(LR), "--logging-steps", "1", "--max-eval-samples", "7",
             "--output-dir", str(out)]
     env = {k: v for k, v in os.environ.items()
            if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
@@ -81,8 +81,8 @@ def _train(data: Path, out: Path, loss: str, nproc: int, batch_size: int) -> Non
     assert proc.returncode == 0, f"{' '.join(cmd)}\n{(proc.stdout + proc.stderr)[-4000:]}"
 
 
-def _history(run: Path) -> list[dict]:
-    return [h for h in json.loads((run / "history.json").read_text()) if "loss" in h]
+def _history(run: Path, key: str) -> list[dict]:
+    return [h for h in json.loads((run / "history.json").read_text()) if key in h]
 
 
 @pytest.mark.parametrize("loss", ["lcl", "scl"])
@@ -113,11 +113,19 @@ def test_two_processes_match_one_process_on_the_global_batch(tmp_path, loss):
     assert diff.norm().item() <= 1e-3 * update.norm().item()
 
     # same steps, and the logged loss parts are the global batch's, not rank 0's shard
-    h1, h2 = _history(one), _history(two)
+    h1, h2 = _history(one, "loss"), _history(two, "loss")
     assert [h["step"] for h in h1] == [h["step"] for h in h2] == [1, 2, 3]
     for x, y in zip(h1, h2):
         for key in ("loss", "loss_ce", "loss_contrastive"):
             assert y[key] == pytest.approx(x[key], rel=1e-5, abs=1e-5), key
+
+    # the Trainer's evaluation (it picks the best epoch) on 7 texts: 4 + 3 on two ranks
+    e1, e2 = _history(one, "eval_accuracy"), _history(two, "eval_accuracy")
+    assert len(e1) == len(e2) == 1
+    assert e2[0]["eval_accuracy"] == e1[0]["eval_accuracy"]
+    # not exact: the Trainer averages rank 1's loss over its 3 texts plus accelerate's padding
+    # duplicate (the predictions behind the accuracy are deduplicated)
+    assert e2[0]["eval_loss"] == pytest.approx(e1[0]["eval_loss"], rel=2e-3)
 
     m1 = json.loads((one / "metrics.json").read_text())
     m2 = json.loads((two / "metrics.json").read_text())

@@ -90,7 +90,7 @@ def test_report_of_the_real_run(trained_run, tmp_path, capsys):
     run, metrics = trained_run
     assert main(["report", str(run), "--output-dir", str(tmp_path / "report")]) == 0
     html = tmp_path / "report" / "report.html"
-    check_report(html, n_runs=1, label_names=metrics["label_names"])
+    check_report(html, n_runs=1)
     chromium = find_chromium()
     if chromium is None:
         pytest.skip("no Chromium binary found (scripts/setup.sh --test installs it)")
