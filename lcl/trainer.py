@@ -149,6 +149,7 @@ def _training_arguments(config: TrainConfig, checkpoint_dir: Path) -> TrainingAr
         report_to="none",  # TensorBoard is attached by hand to choose its folder
         remove_unused_columns=False,
         dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
         # without use_cpu, accelerate finds no device type for a CPU multi-process run and
         # silently skips DDP: each process would train its own replica on its shard
         use_cpu=on_cpu,

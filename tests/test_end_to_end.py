@@ -96,3 +96,37 @@ def test_report_of_the_real_run(trained_run, tmp_path, capsys):
         pytest.skip("no Chromium binary found (scripts/setup.sh --test installs it)")
     shot = render_screenshot(html, tmp_path / "shot.png", tmp_path / "profile")
     check_screenshot(shot)
+
+
+def test_killed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    """A run killed after its first epoch's checkpoint picks up there when started again."""
+    from lcl import TrainConfig
+    from lcl.trainer import LCLTrainer, train
+
+    config = TrainConfig(dataset="demo", loss="lcl", weighting="self", views="dropout", epochs=2,
+                         max_train_samples=40, max_eval_samples=20, logging_steps=1,
+                         output_dir=str(tmp_path / "run"))
+    original = LCLTrainer._save_checkpoint
+
+    def save_then_die(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        raise KeyboardInterrupt  # as if killed right after the epoch-1 checkpoint
+
+    monkeypatch.setattr(LCLTrainer, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(config)
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    assert list((tmp_path / "run" / "checkpoints").glob("checkpoint-*"))
+
+    monkeypatch.setattr(LCLTrainer, "_save_checkpoint", original)
+    calls = []
+    step = LCLTrainer.training_step
+    monkeypatch.setattr(LCLTrainer, "training_step",
+                        lambda self, *a, **k: calls.append(1) or step(self, *a, **k))
+    result = train(config)
+    assert len(calls) == 4  # only epoch 2's four steps ran; epoch 1 came from the checkpoint
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    steps = [h["step"] for h in history if "loss" in h]
+    assert steps == list(range(1, 9))  # one history across the two starts
+    assert len([h for h in history if "eval_accuracy" in h]) == 2
+    assert result.metrics["best_epoch"] in (1, 2)
