@@ -239,8 +239,8 @@ def _base_label(run: RunData, show_dataset: bool) -> str:
     if str(loss).lower() == "lcl":
         if cfg.get("weighting") not in (None, "network"):
             parts[0] += f" ({cfg['weighting']})"
-        if cfg.get("detach_weights") is False:
-            parts[0] += " no-detach"
+        if cfg.get("detach_weights"):
+            parts[0] += " detached"
     if show_dataset and cfg.get("dataset"):
         parts.insert(0, str(cfg["dataset"]))
     if cfg.get("seed") is not None:
