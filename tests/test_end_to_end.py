@@ -130,3 +130,36 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     assert steps == list(range(1, 9))  # one history across the two starts
     assert len([h for h in history if "eval_accuracy" in h]) == 2
     assert result.metrics["best_epoch"] in (1, 2)
+
+
+def test_memory_option_trains_and_survives_checkpoints(tmp_path):
+    """--memory-size: the queue fills, takes part, and its buffers go through the epoch
+    checkpoints and the best-epoch reload."""
+    from lcl import TrainConfig
+    from lcl.trainer import LCLTrainer, train
+
+    seen = {}
+    original = LCLTrainer.compute_loss
+
+    def spy(self, model, inputs, *args, **kwargs):
+        memory = model.contrastive
+        seen.setdefault("active", []).append(memory.is_active())
+        return original(self, model, inputs, *args, **kwargs)
+
+    LCLTrainer.compute_loss = spy
+    try:
+        result = train(TrainConfig(dataset="demo", loss="lcl", weighting="self", views="dropout",
+                                   epochs=2, max_train_samples=40, max_eval_samples=20,
+                                   memory_size=40, keep_checkpoints=True,
+                                   output_dir=str(tmp_path / "run")))
+    finally:
+        LCLTrainer.compute_loss = original
+    # 20 rows a step: the queue is full after two steps and takes part from the third on
+    assert seen["active"][:3] == [False, False, True] and all(seen["active"][2:8])
+    from safetensors.torch import load_file
+
+    checkpoint = sorted((tmp_path / "run" / "checkpoints").glob("checkpoint-*"))[-1]
+    state = load_file(checkpoint / "model.safetensors")
+    assert state["contrastive.queue"].shape == (40, 384)
+    assert int(state["contrastive.fill"]) == 40 and int(state["contrastive.step"]) == 8
+    assert result.metrics["best_epoch"] in (1, 2)
