@@ -75,14 +75,14 @@ class LCLTrainer(Trainer):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._part_sums: dict[str, float] = {}
+        self._part_sums: dict[str, torch.Tensor] = {}
         self._part_count = 0
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**inputs)
         if model.training:
-            for key, value in outputs.get("loss_parts", {}).items():
-                self._part_sums[key] = self._part_sums.get(key, 0.0) + float(value)
+            for key, value in outputs.get("loss_parts", {}).items():  # tensors: no sync per step
+                self._part_sums[key] = self._part_sums.get(key, 0.0) + value.double()
             self._part_count += 1
         loss = outputs["loss"]
         outputs = {"loss": loss, "logits": outputs["logits"]}
@@ -91,8 +91,7 @@ class LCLTrainer(Trainer):
     def log(self, logs: dict, start_time: float | None = None) -> None:
         if "loss" in logs and self._part_count:
             keys = sorted(self._part_sums)
-            sums = torch.tensor([self._part_sums[k] for k in keys], dtype=torch.float64,
-                                device=self.args.device)
+            sums = torch.stack([self._part_sums[k] for k in keys]).to(self.args.device)
             # every rank logs at the same steps; the mean over ranks is the global batch's part
             # (the contrastive parts are scaled for that), like "loss", not rank 0's shard
             sums = self.accelerator.reduce(sums, reduction="mean")
