@@ -80,7 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("study", help="run a resumable grid of datasets x objectives x seeds")
     p.add_argument("study", help="study YAML file (see studies/)")
     p.add_argument("--output-dir", help="folder of the study's runs (default: from the YAML)")
-    p.add_argument("--dry-run", action="store_true", help="list the cells and their state only")
+    p.add_argument("--dry-run", action="store_true", help="run nothing: list the cells and their "
+                   "state, and rewrite the results files from the finished ones")
+    p.add_argument("--shard", metavar="I/N", help="run only every N-th cell from the I-th "
+                                                  "(several workers on one machine)")
+
+    p = sub.add_parser("export-encoder", help="save a copy of an encoder, e.g. in float16")
+    p.add_argument("model", help="`minilm`, a local path or a Hugging Face name")
+    p.add_argument("output", help="folder to write (a Hugging Face model directory)")
+    p.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16",
+                   help="weight precision of the copy (default: float16, half the size)")
 
     sub.add_parser("datasets", help="list the built-in datasets")
     return parser
@@ -156,7 +165,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_study(args: argparse.Namespace) -> int:
     from lcl.study import run_study
 
-    run_study(args.study, output_dir=args.output_dir, dry_run=args.dry_run)
+    run_study(args.study, output_dir=args.output_dir, dry_run=args.dry_run, shard=args.shard)
+    return 0
+
+
+def _cmd_export_encoder(args: argparse.Namespace) -> int:
+    from lcl.modeling import export_encoder
+
+    path = export_encoder(args.model, args.output, dtype=args.dtype)
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+    print(f"encoder written to {path} ({size:.1f} MiB)")
     return 0
 
 
@@ -169,7 +187,8 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
-            "report": _cmd_report, "study": _cmd_study, "datasets": _cmd_datasets}
+            "report": _cmd_report, "study": _cmd_study, "datasets": _cmd_datasets,
+            "export-encoder": _cmd_export_encoder}
 
 
 def main(argv: list[str] | None = None) -> int:

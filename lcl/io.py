@@ -55,6 +55,7 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    os.chmod(tmp, 0o755)  # mkdtemp makes 0700
     try:
         yield tmp
         if path.exists():

@@ -81,6 +81,21 @@ def load_classifier(name: str, label_names: list[str] | None = None) -> PreTrain
     )
 
 
+def export_encoder(name: str, output: str | Path, dtype: str = "float16") -> Path:
+    """Save the encoder (no head) and its tokenizer, e.g. a float16 copy to carry to a GPU
+    machine with no network; training loads it back in float32."""
+    from transformers import AutoModel
+
+    from lcl.io import atomic_directory
+
+    encoder = _load(AutoModel, name, dtype=getattr(torch, dtype))
+    tokenizer = load_tokenizer(name)
+    with atomic_directory(output) as tmp:
+        encoder.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    return Path(output)
+
+
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
     """(N, L, H) last hidden states -> (N, H) feature, before normalisation."""
     if pooling == "cls":

@@ -95,7 +95,19 @@ def load_study(path: str | Path, output_dir: str | Path | None = None) -> Study:
     return Study(name=name, output_dir=out, cells=cells)
 
 
-def run_study(path: str | Path, output_dir: str | Path | None = None, dry_run: bool = False) -> Study:
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` -> (I, N): the worker I of N takes every N-th cell starting at I."""
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard must look like I/N (e.g. 0/4), not {text!r}") from None
+    if not 0 <= index < count:
+        raise ConfigError(f"--shard {text}: need 0 <= I < N")
+    return index, count
+
+
+def run_study(path: str | Path, output_dir: str | Path | None = None, dry_run: bool = False,
+              shard: str | None = None) -> Study:
     from rich.console import Console
 
     from lcl.trainer import train
@@ -103,12 +115,17 @@ def run_study(path: str | Path, output_dir: str | Path | None = None, dry_run: b
     console = Console(stderr=True)
     study = load_study(path, output_dir)
     todo = [c for c in study.cells if not c.finished]
+    if shard:  # several workers share one machine (a GPU): each runs its own cells
+        index, count = parse_shard(shard)
+        todo = [c for k, c in enumerate(study.cells) if k % count == index and not c.finished]
     console.print(f"study {study.name}: {len(study.cells)} cells, {len(study.cells) - len(todo)} "
                   f"finished, {len(todo)} to run, in {study.output_dir}")
     if dry_run:
         for cell in study.cells:
             state = "done" if cell.finished else ("partial" if cell.run_dir.exists() else "todo")
             console.print(f"  {state:8s} {cell.run_dir}")
+        if len(todo) < len(study.cells):
+            write_results(study)
         return study
     is_main = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 writes
     for k, cell in enumerate(todo, 1):

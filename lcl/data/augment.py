@@ -35,13 +35,14 @@ import datasets
 
 from lcl.io import atomic_write_text
 
-from .wordnet import REQUIRED, Lexicon, WordNetNotFoundError, find_wordnet_dir, load_lexicon
+from .wordnet import Lexicon, WordNetNotFoundError, find_wordnet_dir, load_lexicon
 
 logger = logging.getLogger(__name__)
 
 METHODS = ("synonym", "dropout")
 SYNONYM_PARAMS = {"aug_p": 0.3, "aug_min": 1, "aug_max": 10}
-_FORMAT = 1  # bump when the algorithm changes, so old cache files are not reused
+_FORMAT = 2  # bump when the algorithm changes, so old cache files are not reused
+LEXICON_ID = "wordnet-3.0"  # the loader reads WordNet 3.0's database files
 
 _WORD = re.compile(r"[A-Za-z]+(?:[-'][A-Za-z]+)*")
 
@@ -152,14 +153,15 @@ def synonym_views(
     if unknown:
         raise TypeError(f"unknown synonym parameter(s): {sorted(unknown)}")
     params = {**SYNONYM_PARAMS, **params}
-    root = find_wordnet_dir()
-    lexicon_id = ",".join(f"{f}:{(root / f).stat().st_size}" for f in REQUIRED)
-    path = _cache_root(cache_dir) / f"synonym-{_cache_key(texts, 'synonym', params, seed, lexicon_id)[:32]}.json"
+    # The key names the lexicon release, not its files, so a cache made here serves a machine
+    # without WordNet (the GPU bundle ships one).
+    key = _cache_key(texts, "synonym", params, seed, LEXICON_ID)
+    path = _cache_root(cache_dir) / f"synonym-{key[:32]}.json"
     cached = _read_cache(path, len(texts))
     if cached is not None:
         logger.info("synonym views: cache hit %s", path)
         return cached, True
-    lexicon = load_lexicon(root)
+    lexicon = load_lexicon(find_wordnet_dir())
     views = [synonym_view(t, random.Random(f"{seed}\0{t}"), lexicon, **params) for t in texts]
     _write_cache(path, views)
     logger.info("synonym views: computed %d views, cached at %s", len(views), path)
