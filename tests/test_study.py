@@ -1,0 +1,68 @@
+"""`lcl study`: the grid, resumability, sharding and the results files."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from lcl.cli import main
+from lcl.study import load_study, parse_shard, run_study
+from lcl.training_args import ConfigError
+
+STUDY = """
+name: tiny
+base: {epochs: 1, max_train_samples: 20, max_eval_samples: 20, views: dropout, weighting: self}
+datasets: [demo]
+seeds: [0, 1]
+variants:
+  ce: {loss: ce}
+  lcl: {loss: lcl}
+"""
+
+
+@pytest.fixture()
+def study_file(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(STUDY)
+    return path
+
+
+def test_grid_is_seed_major_with_one_folder_per_cell(study_file, tmp_path):
+    study = load_study(study_file, output_dir=tmp_path / "out")
+    assert [(c.variant, c.seed) for c in study.cells] == [("ce", 0), ("lcl", 0), ("ce", 1), ("lcl", 1)]
+    assert study.cells[3].run_dir == tmp_path / "out" / "demo" / "lcl" / "seed1"
+    assert study.cells[1].config.loss == "lcl" and study.cells[1].config.weighting == "self"
+    assert study.cells[0].config.max_train_samples == 20
+
+
+def test_run_writes_results_and_skips_finished_cells(study_file, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    assert main(["study", str(study_file), "--output-dir", str(out), "--shard", "0/2"]) == 0
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    # shard 0 of 2 ran cells 0 and 2: ce with seeds 0 and 1
+    assert [(r["variant"], r["seed"]) for r in rows] == [("ce", "0"), ("ce", "1")]
+    assert all(0 <= float(r["accuracy"]) <= 1 and r["train_steps"] == "2" for r in rows)
+    table = (out / "results.md").read_text()
+    assert "| demo |" in table and "| 2 |" in table  # ce over 2 seeds
+
+    import lcl.trainer
+
+    def must_not_train(config):
+        raise AssertionError(f"finished cell trained again: {config.output_dir}")
+
+    monkeypatch.setattr(lcl.trainer, "train", must_not_train)
+    run_study(study_file, output_dir=out, shard="0/2")  # everything of shard 0 is finished
+
+
+def test_bad_study_files(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("datasets: [demo]\nvariants: {x: {loss: mse}}\n")
+    with pytest.raises(ConfigError, match="variant 'x'.*--loss"):
+        load_study(path)
+    path.write_text("datasets: [demo]\nvariant: {}\n")
+    with pytest.raises(ConfigError, match="unknown study key"):
+        load_study(path)
+    for bad in ("2/2", "a/b", "1"):
+        with pytest.raises(ConfigError, match="--shard"):
+            parse_shard(bad)
