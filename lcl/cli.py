@@ -29,7 +29,9 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(TrainConfig):
         hint = hints[f.name]
         default = defaults[f.name].default
-        help_text = f"{f.metadata.get('help', '')} (default: {default})"
+        help_text = f.metadata.get("help", "")
+        if "default" not in help_text:
+            help_text += f" (default: {default})"
         kwargs: dict = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         args = typing.get_args(hint)
         if hint is bool:
