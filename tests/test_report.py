@@ -84,7 +84,7 @@ def write_synthetic_run(
     skill = 2.2 if loss == "lcl" else 1.8
 
     config = {
-        "dataset": dataset, "loss": loss, "weighting": "network", "detach_weights": True,
+        "dataset": dataset, "loss": loss, "weighting": "network", "detach_weights": False,
         "model": "sentence-transformers/all-MiniLM-L6-v2", "seed": seed, "epochs": epochs,
         "temperature": 0.3, "lam": 0.5, "learning_rate": 3e-5, "batch_size": 16,
         "max_length": 64, "output_dir": str(run),
@@ -242,6 +242,15 @@ def test_single_run_report(tmp_path):
     assert "weighting network" in text
     metrics = json.loads((run / "metrics.json").read_text())
     assert f"{metrics['test']['accuracy'] * 100:.2f}%" in text
+
+
+def test_run_names_say_what_differs_from_the_default(tmp_path):
+    runs = [write_synthetic_run(tmp_path / "ce", loss="ce"),
+            write_synthetic_run(tmp_path / "self", config_extra={"weighting": "self"}),
+            write_synthetic_run(tmp_path / "det", config_extra={"detach_weights": True})]
+    text = build_report(runs, tmp_path / "report").read_text(encoding="utf-8")
+    for name in ("ce · seed 0", "lcl (self) · seed 0", "lcl detached · seed 0"):
+        assert name in text, name
 
 
 def test_pair_report_side_by_side(tmp_path):
