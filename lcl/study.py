@@ -11,7 +11,9 @@ A study is a small YAML file (see ``studies/``)::
       ce: {loss: ce}
       lcl: {loss: lcl}
 
-Each cell runs in ``OUTPUT_DIR/<dataset>/<variant>/seed<k>``. A cell whose ``metrics.json``
+Each cell runs in ``OUTPUT_DIR/<dataset>/<variant>/seed<k>``, or where the variant's own
+``output_dir`` template (``{dataset}``, ``{variant}``, ``{seed}``) says: two studies then share
+the cells they have in common instead of training them twice. A cell whose ``metrics.json``
 exists is finished and skipped; a killed cell resumes from its last checkpoint. Cells run seed
 by seed, so a study stopped early still covers every dataset and variant. After every cell
 ``results.csv`` and ``results.md`` (mean (std) per dataset and variant) are rewritten.
@@ -85,8 +87,17 @@ def load_study(path: str | Path, output_dir: str | Path | None = None) -> Study:
     for seed in seeds:
         for dataset in spec["datasets"]:
             for variant, options in variants.items():
-                values = {**base, **(options or {}), "dataset": dataset, "seed": int(seed),
-                          "output_dir": str(out / _slug(dataset) / _slug(variant) / f"seed{seed}")}
+                options = dict(options or {})
+                # a variant may point at another study's cell of the same config to share it
+                run_dir = options.pop("output_dir", None)
+                try:
+                    run_dir = (str(run_dir).format(dataset=_slug(dataset), variant=_slug(variant), seed=seed)
+                               if run_dir else out / _slug(dataset) / _slug(variant) / f"seed{seed}")
+                except (KeyError, IndexError, ValueError) as err:
+                    raise ConfigError(f"{path}: variant {variant!r}: output_dir may use only "
+                                      f"{{dataset}}, {{variant}} and {{seed}} ({err!r})") from None
+                values = {**base, **options, "dataset": dataset, "seed": int(seed),
+                          "output_dir": str(run_dir)}
                 try:
                     config = TrainConfig.from_dict(values)
                 except ConfigError as err:

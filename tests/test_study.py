@@ -54,6 +54,15 @@ def test_run_writes_results_and_skips_finished_cells(study_file, tmp_path, monke
     monkeypatch.setattr(lcl.trainer, "train", must_not_train)
     run_study(study_file, output_dir=out, shard="0/2")  # everything of shard 0 is finished
 
+    # a second study shares the finished ce cells through a variant's output_dir template
+    shared = tmp_path / "shared.yaml"
+    shared.write_text(STUDY.replace("ce: {loss: ce}", "ce: {loss: ce, output_dir: '%s/{dataset}/{variant}/seed{seed}'}"
+                                    % out).replace("  lcl: {loss: lcl}\n", ""))
+    study = run_study(shared, output_dir=tmp_path / "other")
+    assert study.cells[1].run_dir == out / "demo" / "ce" / "seed1"
+    rows = list(csv.DictReader((tmp_path / "other" / "results.csv").open()))
+    assert [(r["variant"], r["seed"]) for r in rows] == [("ce", "0"), ("ce", "1")]
+
 
 def test_bad_study_files(tmp_path):
     path = tmp_path / "bad.yaml"
@@ -62,6 +71,9 @@ def test_bad_study_files(tmp_path):
         load_study(path)
     path.write_text("datasets: [demo]\nvariant: {}\n")
     with pytest.raises(ConfigError, match="unknown study key"):
+        load_study(path)
+    path.write_text("datasets: [demo]\nvariants: {x: {output_dir: 'runs/{model}'}}\n")
+    with pytest.raises(ConfigError, match="variant 'x'.*output_dir"):
         load_study(path)
     for bad in ("2/2", "a/b", "1"):
         with pytest.raises(ConfigError, match="--shard"):
