@@ -36,7 +36,7 @@ from lcl.io import atomic_write_text
 from lcl.training_args import ConfigError, TrainConfig, read_yaml_mapping
 
 RESULT_COLUMNS = ["dataset", "variant", "seed", "loss", "weighting", "detach_weights",
-                  "memory_size", "epochs", "best_epoch", "train_examples", "val_accuracy",
+                  "memory_size", "epochs", "best_epoch", "train_examples", "device", "val_accuracy",
                   "accuracy", "weighted_f1", "macro_f1", "train_steps", "seconds_per_step",
                   "runtime_seconds", "run_dir"]
 
@@ -164,6 +164,7 @@ def _row(cell: Cell) -> dict[str, Any]:
         "dataset": cell.dataset, "variant": cell.variant, "seed": cell.seed, "loss": c.loss,
         "weighting": c.weighting, "detach_weights": c.detach_weights, "memory_size": c.memory_size,
         "epochs": c.epochs, "best_epoch": m.get("best_epoch"), "train_examples": m.get("train_examples"),
+        "device": m.get("device", ""),  # older runs did not record it
         "val_accuracy": round(m["validation"]["accuracy"], 4),
         "accuracy": round(m["test"]["accuracy"], 4),
         "weighted_f1": round(m["test"]["weighted_f1"], 4),

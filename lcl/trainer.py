@@ -233,6 +233,13 @@ def train(config: TrainConfig) -> TrainResult:
     return TrainResult(metrics=metrics, output_dir=out)
 
 
+def _device_name(device: torch.device) -> str:
+    """``cpu`` or e.g. ``cuda (NVIDIA H200)``: results from different hardware stay told apart."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
+
+
 def write_outputs(config: TrainConfig, trainer: LCLTrainer, tokenizer, ds, label_names,
                   out: Path, started: float) -> dict:
     """Evaluate the best epoch's model and write every output; ``metrics.json`` goes last."""
@@ -279,6 +286,7 @@ def write_outputs(config: TrainConfig, trainer: LCLTrainer, tokenizer, ds, label
         "best_epoch": _best_epoch(history),
         "epochs": config.epochs,
         "train_examples": len(ds["train"]),
+        "device": _device_name(trainer.args.device),
         "runtime_seconds": round(time.time() - started, 1),
         "train_runtime_seconds": next((h["train_runtime"] for h in reversed(history)
                                        if "train_runtime" in h), None),

@@ -23,6 +23,7 @@ def test_train_writes_every_output(trained_run):
     names = metrics["label_names"]
     assert len(names) == 7 and "guilt" in names
     assert metrics["best_epoch"] == 1 and metrics["train_examples"] == 300
+    assert metrics["device"] == "cpu" or metrics["device"].startswith("cuda (")
     for split in ("validation", "test"):
         m = metrics[split]
         assert 0.0 <= m["accuracy"] <= 1.0 and set(m["per_class"]) == set(names)
