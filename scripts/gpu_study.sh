@@ -4,9 +4,9 @@
 # results.csv / results.md in RESULTS_DIR. Cells already finished in RESULTS_DIR are skipped, so
 # RESULTS_DIR may be the study's own output_dir to finish a study begun on a CPU.
 #   bash scripts/gpu_study.sh RESULTS_DIR [WORKERS=6] [STUDY=studies/gpu.yaml]
-# On the lent GPU machine (device tool): carry .gpu; runs are large and only 8 files come back
-# from $OUT, so use RESULTS_DIR=/tmp/gpu-runs and copy results.csv, results.md and the logs
-# to $OUT afterwards.
+# On a lent GPU machine that sends back only a few files: carry .gpu, and afterwards pack each
+# finished run's small files (metrics.json, config.yaml, history.json, confusability.json) into
+# one archive to unpack here; models and predictions stay there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:?usage: gpu_study.sh RESULTS_DIR [WORKERS] [STUDY]}"
