@@ -17,6 +17,7 @@ py=python3
 if [ -x .venv/bin/python ]; then py=.venv/bin/python; fi
 # a scratch folder of this launch's own, so two launches (two studies) can run side by side
 scratch="$(mktemp -d /tmp/lcl-gpu.XXXXXX)"
+trap 'rm -rf "$scratch"' EXIT
 if ! $py -c "import datasets" 2>/dev/null; then
   $py -m pip install -q --no-index --no-deps --target "$scratch/site" .gpu/whl/*.whl
   export PYTHONPATH="$scratch/site${PYTHONPATH:+:$PYTHONPATH}"

@@ -43,7 +43,7 @@ def test_run_writes_results_and_skips_finished_cells(study_file, tmp_path, monke
     # shard 0 of 2 ran cells 0 and 2: ce with seeds 0 and 1
     assert [(r["variant"], r["seed"]) for r in rows] == [("ce", "0"), ("ce", "1")]
     assert all(0 <= float(r["accuracy"]) <= 1 and r["train_steps"] == "2" for r in rows)
-    assert {r["device"] for r in rows} == {"cpu"}  # the hardware each cell ran on
+    assert all(r["device"] == "cpu" or r["device"].startswith("cuda (") for r in rows)
     table = (out / "results.md").read_text()
     assert "| demo |" in table and "| 2 |" in table  # ce over 2 seeds
 
