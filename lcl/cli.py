@@ -22,16 +22,23 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+def _add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """One flag per ``TrainConfig`` field; unset flags stay absent so YAML values survive."""
     hints = typing.get_type_hints(TrainConfig)
     defaults = TrainConfig.__dataclass_fields__
     for f in dataclasses.fields(TrainConfig):
+        if f.name in skip:
+            continue
         hint = hints[f.name]
         default = defaults[f.name].default
         help_text = f.metadata.get("help", "")
         if "default" not in help_text:
             help_text += f" (default: {default})"
+        if getattr(default, "__class__", None).__name__ == "_FromPreset":
+            from lcl.training_args import PRESETS
+
+            shown = ", ".join(f"{k} {PRESETS[k][f.name]}" for k in PRESETS)
+            help_text = help_text.replace("(default: from --preset)", f"(default by preset: {shown})")
         kwargs: dict = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         args = typing.get_args(hint)
         if hint is bool:
@@ -57,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Fine-tune a classifier; flags override --config values.")
     p.add_argument("--config", metavar="YAML", help="YAML file of options (flags override it)")
     _add_config_flags(p)
+
+    p = sub.add_parser("probe", help="the frozen-encoder baseline: logistic regression on "
+                       "pooled sentence features (the bar fine-tuning must clear)",
+                       description="Same data and model flags as `lcl train`; --loss is probe.")
+    p.add_argument("--config", metavar="YAML", help="YAML file of options (flags override it)")
+    _add_config_flags(p, skip=("loss",))
 
     p = sub.add_parser("evaluate", help="metrics of a saved model on a dataset split")
     p.add_argument("--model", required=True, help="a run's model/ directory")
@@ -101,6 +114,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from lcl.trainer import train
 
     given = {k: v for k, v in vars(args).items() if k in TrainConfig.field_names()}
+    if args.command == "probe":
+        given["loss"] = "probe"
     config = (TrainConfig.from_yaml(args.config, **given) if args.config
               else TrainConfig.from_dict(given))
     result = train(config)
@@ -188,7 +203,7 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
+COMMANDS = {"train": _cmd_train, "probe": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
             "report": _cmd_report, "study": _cmd_study, "datasets": _cmd_datasets,
             "export-encoder": _cmd_export_encoder}
 

@@ -18,6 +18,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 from transformers.utils import logging as hf_logging
 
 from lcl.losses import ContrastiveMemory, LabelAwareContrastiveLoss, SupConLoss
+from lcl.pooled_model import ARCHITECTURE as POOLED_ARCHITECTURE
+from lcl.pooled_model import PooledEncoderForSequenceClassification, masked_pool
 from lcl.training_args import TrainConfig
 
 MODEL_ALIASES = {
@@ -63,13 +65,45 @@ def load_tokenizer(name: str):
     return _load(AutoTokenizer, name)
 
 
-def load_classifier(name: str, label_names: list[str] | None = None) -> PreTrainedModel:
+def resolve_pooling(pooling: str, model: str) -> str:
+    """``auto`` -> the pooling the checkpoint was trained with (sentence-transformers config),
+    else ``cls``; ``cls`` and ``mean`` pass through."""
+    if pooling != "auto":
+        return pooling
+    from lcl.probe import checkpoint_pooling
+
+    resolved = Path(resolve_model_name(model))
+    return (checkpoint_pooling(resolved) if resolved.is_dir() else None) or "cls"
+
+
+def _saved_architecture(name: str) -> str | None:
+    config = Path(resolve_model_name(name)) / "config.json"
+    if not config.is_file():
+        return None
+    import json
+
+    try:
+        return (json.loads(config.read_text(encoding="utf-8")).get("architectures") or [None])[0]
+    except ValueError:
+        return None
+
+
+def load_classifier(name: str, label_names: list[str] | None = None, head: str = "native",
+                    pooling: str = "mean") -> PreTrainedModel:
     """A sequence classifier with one output per label, `id2label`/`label2id` filled in.
 
-    Without ``label_names`` the model is loaded as saved (a fine-tuned ``lcl`` model).
+    Without ``label_names`` the model is loaded as saved (a fine-tuned ``lcl`` model or a probe).
+    With them, ``head="pooled"`` puts one linear layer on the pooled, normalised feature
+    (:class:`PooledEncoderForSequenceClassification`) instead of the architecture's own head.
     """
+    pooled_saved = _saved_architecture(name) == POOLED_ARCHITECTURE
     if label_names is None:
+        if pooled_saved:
+            return _load(PooledEncoderForSequenceClassification, name)
         return _load(AutoModelForSequenceClassification, name)
+    if head == "pooled" and not pooled_saved:
+        return _load(PooledEncoderForSequenceClassification.from_encoder_loader(label_names, pooling),
+                     name, dtype=torch.float32)
     return _load(
         AutoModelForSequenceClassification,
         name,
@@ -79,6 +113,22 @@ def load_classifier(name: str, label_names: list[str] | None = None) -> PreTrain
         label2id={n: i for i, n in enumerate(label_names)},
         ignore_mismatched_sizes=True,  # a fine-tuned model with another label count
     )
+
+
+def save_classifier(model: PreTrainedModel, tokenizer, output: str | Path) -> Path:
+    """Write a classifier folder atomically; a pooled-head model also gets its own code file
+    (``auto_map``), so ``pipeline(..., trust_remote_code=True)`` loads it without ``lcl``."""
+    import shutil
+
+    from lcl import pooled_model
+    from lcl.io import atomic_directory
+
+    with atomic_directory(output) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if isinstance(model, PooledEncoderForSequenceClassification):
+            shutil.copyfile(pooled_model.__file__, tmp / "modeling_lcl_pooled.py")
+    return Path(output)
 
 
 def export_encoder(name: str, output: str | Path, dtype: str = "float16") -> Path:
@@ -96,12 +146,7 @@ def export_encoder(name: str, output: str | Path, dtype: str = "float16") -> Pat
     return Path(output)
 
 
-def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
-    """(N, L, H) last hidden states -> (N, H) feature, before normalisation."""
-    if pooling == "cls":
-        return hidden[:, 0]
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+pool = masked_pool  # (N, L, H) last hidden states -> (N, H) feature, before normalisation
 
 
 class LCLModel(nn.Module):
@@ -116,6 +161,7 @@ class LCLModel(nn.Module):
                  weighting: PreTrainedModel | None = None) -> None:
         super().__init__()
         self.train_config = config
+        self.pooling = resolve_pooling(config.pooling, config.model)
         self.classifier = classifier
         self.weighting = weighting
         if config.loss == "lcl":
@@ -132,10 +178,12 @@ class LCLModel(nn.Module):
 
     @classmethod
     def from_config(cls, config: TrainConfig, label_names: list[str]) -> "LCLModel":
-        classifier = load_classifier(config.model, label_names)
+        pooling = resolve_pooling(config.pooling, config.model)
+        classifier = load_classifier(config.model, label_names, config.head, pooling)
         weighting = None
         if config.loss == "lcl" and config.weighting == "network":
-            weighting = load_classifier(config.weighting_model or config.model, label_names)
+            weighting = load_classifier(config.weighting_model or config.model, label_names,
+                                        config.head, pooling)
         model = cls(config, classifier, weighting)
         if config.dropout is not None:
             for module in model.modules():
@@ -144,7 +192,12 @@ class LCLModel(nn.Module):
         return model
 
     def features(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return F.normalize(pool(hidden, attention_mask, self.train_config.pooling).float(), dim=-1)
+        return F.normalize(pool(hidden, attention_mask, self.pooling).float(), dim=-1)
+
+    def heads(self) -> list[nn.Linear]:
+        """The pooled heads (main, then weighting network) that ``--head-init probe`` sets."""
+        return [net.classifier for net in (self.classifier, self.weighting)
+                if isinstance(net, PooledEncoderForSequenceClassification)]
 
     def forward(self, input_ids, attention_mask, labels=None, token_type_ids=None):
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}

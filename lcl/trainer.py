@@ -31,9 +31,9 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from lcl.data import add_views, load_dataset
 from lcl.inference import run_classifier
-from lcl.io import atomic_directory, atomic_save_npy, atomic_write_json, atomic_write_jsonl, atomic_write_text
+from lcl.io import atomic_save_npy, atomic_write_json, atomic_write_jsonl, atomic_write_text
 from lcl.metrics import classification_metrics, trainer_metrics
-from lcl.modeling import LCLModel, load_tokenizer
+from lcl.modeling import LCLModel, load_tokenizer, save_classifier
 from lcl.training_args import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -78,6 +78,26 @@ class LCLTrainer(Trainer):
         self._part_sums: dict[str, torch.Tensor] = {}
         self._part_count = 0
 
+    def create_optimizer(self, model=None):
+        """AdamW as the Trainer builds it, with the heads at ``head_learning_rate`` if set."""
+        config: TrainConfig = self.model.train_config
+        if self.optimizer is not None or config.head_learning_rate is None:
+            return super().create_optimizer(*([model] if model is not None else []))
+        net = model if model is not None else self.model
+        decay = set(self.get_decay_parameter_names(net))
+        head_ids = {id(p) for h in net.heads() for p in h.parameters()} if hasattr(net, "heads") else set()
+        head_ids |= {id(p) for name, p in net.named_parameters() if _is_native_head(name)}
+        groups: dict[tuple[bool, bool], list] = {}
+        for name, param in net.named_parameters():
+            if param.requires_grad:
+                groups.setdefault((id(param) in head_ids, name in decay), []).append(param)
+        optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, net)
+        self.optimizer = optimizer_cls([
+            {"params": params, "weight_decay": self.args.weight_decay if decays else 0.0,
+             "lr": config.head_learning_rate if is_head else self.args.learning_rate}
+            for (is_head, decays), params in groups.items()], **kwargs)
+        return self.optimizer
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**inputs)
         if model.training:
@@ -100,14 +120,22 @@ class LCLTrainer(Trainer):
         super().log(logs, start_time)
 
 
+def _is_native_head(name: str) -> bool:
+    """Parameters of an architecture's own classification head (``classifier``, ``score``)."""
+    parts = name.split(".")
+    return len(parts) >= 3 and parts[0] in ("classifier", "weighting") and parts[1] in (
+        "classifier", "score", "pre_classifier")
+
+
 @dataclass
 class TrainResult:
     metrics: dict
     output_dir: Path
 
 
-def prepare_data(config: TrainConfig):
-    """The run's splits: train with a ``view`` column, validation and test as loaded."""
+def prepare_data(config: TrainConfig, views: bool = True):
+    """The run's splits: train with a ``view`` column (unless ``views`` is false), validation
+    and test as loaded."""
     ds = load_dataset(config.dataset, data_dir=config.data_dir, text_column=config.text_column,
                       label_column=config.label_column, seed=config.seed)
     if config.max_train_samples:
@@ -115,7 +143,8 @@ def prepare_data(config: TrainConfig):
     if config.max_eval_samples:
         for split in ("validation", "test"):
             ds[split] = _head(ds[split], config.max_eval_samples, config.seed)
-    ds["train"] = add_views(ds["train"], method=config.views, seed=config.seed)
+    if views:
+        ds["train"] = add_views(ds["train"], method=config.views, seed=config.seed)
     return ds
 
 
@@ -134,7 +163,7 @@ def _training_arguments(config: TrainConfig, checkpoint_dir: Path) -> TrainingAr
         learning_rate=config.learning_rate,
         weight_decay=config.weight_decay,
         lr_scheduler_type="linear",
-        warmup_steps=0,
+        warmup_steps=config.warmup_ratio,  # a float < 1 is a share of the total steps
         max_grad_norm=config.max_grad_norm,
         eval_strategy="epoch",
         save_strategy="epoch",
@@ -191,6 +220,10 @@ def _prepare_output_dir(config: TrainConfig, out: Path, is_main: bool) -> None:
 def train(config: TrainConfig) -> TrainResult:
     """Fine-tune with ``config.loss``, keep the best validation epoch, write the run's outputs."""
     config.validate()
+    if config.loss == "probe":
+        from lcl.probe import run_probe
+
+        return run_probe(config)
     started = time.time()
     out = Path(config.output_dir)
     is_main = int(os.environ.get("RANK", "0")) == 0
@@ -205,6 +238,14 @@ def train(config: TrainConfig) -> TrainResult:
     set_seed(config.seed)
     tokenizer = load_tokenizer(config.model)
     model = LCLModel.from_config(config, label_names)
+    last = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
+    if config.head_init == "probe" and not last:
+        init_heads_from_probe(model, config, ds, len(label_names))
+    callbacks = [_tensorboard_callback(out)] if is_main else []
+    if config.early_stopping_patience:
+        from transformers import EarlyStoppingCallback
+
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
 
     trainer = LCLTrainer(
         model=model,
@@ -213,11 +254,10 @@ def train(config: TrainConfig) -> TrainResult:
         train_dataset=ds["train"],
         eval_dataset=ds["validation"],
         compute_metrics=trainer_metrics,
-        callbacks=[_tensorboard_callback(out)] if is_main else [],
+        callbacks=callbacks,
     )
     if is_main:
         atomic_write_text(out / "config.yaml", config.to_yaml())
-    last = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
     if last:
         logger.info("resuming from %s", last)
     trainer.train(resume_from_checkpoint=last)
@@ -233,6 +273,26 @@ def train(config: TrainConfig) -> TrainResult:
     return TrainResult(metrics=metrics, output_dir=out)
 
 
+def init_heads_from_probe(model: LCLModel, config: TrainConfig, ds, num_classes: int) -> dict:
+    """Set the pooled heads to the frozen-encoder logistic regression (fitted on the training
+    texts, ``C`` chosen on validation): linear probing, then fine-tuning."""
+    from lcl.probe import encode, fit_probe
+
+    def feats(split):
+        return encode(config.model, list(ds[split]["text"]), model.pooling, config.max_length,
+                      config.eval_batch_size, progress=f"probe features {split}")
+
+    fit = fit_probe(feats("train"), np.asarray(ds["train"]["label"]), feats("validation"),
+                    np.asarray(ds["validation"]["label"]), num_classes, seed=config.seed)
+    logger.info("heads initialised from the probe (C=%g, validation accuracy %.4f)",
+                fit.C, fit.val_accuracy)
+    with torch.no_grad():
+        for head in model.heads():
+            head.weight.copy_(torch.from_numpy(fit.weight))
+            head.bias.copy_(torch.from_numpy(fit.bias))
+    return {"C": fit.C, "val_accuracy": fit.val_accuracy}
+
+
 def _device_name(device: torch.device) -> str:
     """``cpu`` or e.g. ``cuda (NVIDIA H200)``: results from different hardware stay told apart."""
     if device.type == "cuda":
@@ -245,53 +305,61 @@ def write_outputs(config: TrainConfig, trainer: LCLTrainer, tokenizer, ds, label
     """Evaluate the best epoch's model and write every output; ``metrics.json`` goes last."""
     model: LCLModel = trainer.model
     classifier = model.classifier
-    with atomic_directory(out / "model") as tmp:
-        classifier.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+    save_classifier(classifier, tokenizer, out / "model")
 
     def run(net, split, pooling=None):
         return run_classifier(net, tokenizer, list(ds[split]["text"]), config.eval_batch_size,
                               config.max_length, pooling=pooling, progress=f"predict {split}")
 
     val_probs, _ = run(classifier, "validation")
-    test_probs, test_feats = run(classifier, "test", pooling=config.pooling)
-    val_gold = np.asarray(list(ds["validation"]["label"]))
-    test_gold = np.asarray(list(ds["test"]["label"]))
-
+    test_probs, test_feats = run(classifier, "test", pooling=model.pooling)
     # the weights LCL used: mean weighting softmax per true class (main model when no network)
     if model.weighting is not None:
-        weight_probs, _ = run(model.weighting, "validation")
-        source = "weighting_network"
+        weight_probs, source = run(model.weighting, "validation")[0], "weighting_network"
     else:
         weight_probs, source = val_probs, "main_model"
+    history = trainer.state.log_history
+    atomic_write_json(out / "history.json", history)
+    return write_run_files(config, ds, label_names, out, val_probs, test_probs, test_feats,
+                           weight_probs, source, started, {
+                               "best_epoch": _best_epoch(history),
+                               "device": _device_name(trainer.args.device),
+                               "train_runtime_seconds": next((h["train_runtime"] for h in reversed(history)
+                                                              if "train_runtime" in h), None)})
+
+
+def write_run_files(config: TrainConfig, ds, label_names: list[str], out: Path, val_probs,
+                    test_probs, test_feats, weight_probs, weight_source: str, started: float,
+                    extra: dict) -> dict:
+    """The files every run leaves (fine-tuned or probe): confusability, test embeddings,
+    predictions, then ``metrics.json`` last."""
+    val_gold = np.asarray(list(ds["validation"]["label"]))
+    test_gold = np.asarray(list(ds["test"]["label"]))
     confusability = np.stack([
         weight_probs[val_gold == c].mean(axis=0) if (val_gold == c).any()
         else np.full(len(label_names), np.nan) for c in range(len(label_names))])
     atomic_write_json(out / "confusability.json", {
         "label_names": label_names, "matrix": np.nan_to_num(confusability).tolist(),
-        "source": source, "split": "validation"})
+        "source": weight_source, "split": "validation"})
     atomic_save_npy(out / "test_embeddings.npy", test_feats.astype(np.float32))
     atomic_write_jsonl(out / "predictions.jsonl", [
         {"text": text, "label": label_names[g], "pred": label_names[int(p.argmax())],
          "probs": {n: round(float(v), 6) for n, v in zip(label_names, p)}}
         for text, g, p in zip(list(ds["test"]["text"]), test_gold, test_probs)])
-    history = trainer.state.log_history
-    atomic_write_json(out / "history.json", history)
-
     metrics = {
         "dataset": config.dataset,
         "loss": config.loss,
         "seed": config.seed,
         "label_names": label_names,
-        "best_epoch": _best_epoch(history),
+        "best_epoch": extra.pop("best_epoch", None),
         "epochs": config.epochs,
         "train_examples": len(ds["train"]),
-        "device": _device_name(trainer.args.device),
+        "device": extra.pop("device", "cpu"),
         "runtime_seconds": round(time.time() - started, 1),
-        "train_runtime_seconds": next((h["train_runtime"] for h in reversed(history)
-                                       if "train_runtime" in h), None),
+        "train_runtime_seconds": extra.pop("train_runtime_seconds", None),
         "validation": classification_metrics(val_gold, val_probs, label_names),
         "test": classification_metrics(test_gold, test_probs, label_names),
+        **extra,
     }
     atomic_write_json(out / "metrics.json", metrics)
     return metrics

@@ -1,8 +1,18 @@
 """The configuration of one training run: every field is a CLI flag of ``lcl train``.
 
-Defaults are the paper's (Suresh & Ong, EMNLP 2021, §4 and the published code): τ = 0.3,
-λ = 0.5, 10 texts and their 10 views per batch, AdamW lr 2e-5, weight decay 0.01, linear decay
-without warm-up, gradient-norm clip 1.0, 5 epochs, best-validation-accuracy epoch.
+The recipe fields (learning rates, schedule, epochs, head, pooling, τ, λ, views, batch size)
+take their defaults from a *preset* (``--preset``):
+
+- ``paper``: Suresh & Ong (EMNLP 2021, §4 and the published code) exactly: τ = 0.3, λ = 0.5,
+  10 texts and their 10 views per batch, AdamW lr 2e-5, weight decay 0.01, linear decay without
+  warm-up, gradient-norm clip 1.0, 5 epochs, the architecture's own head on ``[CLS]``.
+- ``minilm``: the recipe measured best for the embedded all-MiniLM-L6-v2
+  (``studies/recipe-search.yaml``, docs/RESULTS.md).
+- ``auto`` (default): the measured recipe of the encoder in use (``minilm`` for every encoder
+  until another is measured).
+
+A value given explicitly (flag, YAML, keyword) always wins over the preset; ``config.yaml``
+of a run records the preset and every resolved value.
 """
 
 from __future__ import annotations
@@ -14,14 +24,50 @@ from typing import Any, Literal
 
 import yaml
 
-LOSSES = ("ce", "scl", "lcl")
+LOSSES = ("ce", "scl", "lcl", "probe")
 WEIGHTINGS = ("network", "self")
-POOLINGS = ("cls", "mean")
+POOLINGS = ("auto", "cls", "mean")
+HEADS = ("native", "pooled")
+HEAD_INITS = ("random", "probe")
 VIEWS = ("synonym", "dropout")
 
 
 class ConfigError(ValueError):
     """A configuration value is missing, unknown or out of range."""
+
+
+class _FromPreset:
+    """Default of a recipe field: filled in from the preset when the config is made."""
+
+    def __repr__(self) -> str:
+        return "from --preset"
+
+
+FROM_PRESET: Any = _FromPreset()
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {
+        "views": "synonym", "pooling": "cls", "head": "native", "head_init": "random",
+        "temperature": 0.3, "lam": 0.5, "batch_size": 10, "learning_rate": 2e-5,
+        "head_learning_rate": None, "warmup_ratio": 0.0, "weight_decay": 0.01,
+        "max_grad_norm": 1.0, "epochs": 5, "early_stopping_patience": None,
+    },
+    "minilm": {
+        "views": "synonym", "pooling": "auto", "head": "pooled", "head_init": "probe",
+        "temperature": 0.3, "lam": 0.5, "batch_size": 10, "learning_rate": 5e-5,
+        "head_learning_rate": 1e-3, "warmup_ratio": 0.1, "weight_decay": 0.01,
+        "max_grad_norm": 1.0, "epochs": 4, "early_stopping_patience": 1,
+    },
+}
+# the measured recipe per encoder alias; encoders not listed get DEFAULT_PRESET
+MODEL_PRESETS = {"minilm": "minilm"}
+DEFAULT_PRESET = "minilm"
+
+
+def resolve_preset(preset: str, model: str) -> str:
+    if preset != "auto":
+        return preset
+    return MODEL_PRESETS.get(model, DEFAULT_PRESET)
 
 
 @dataclass
@@ -37,40 +83,57 @@ class TrainConfig:
                                           "training texts after a seeded shuffle"})
     max_eval_samples: int | None = field(default=None, metadata={"help": "use the first N "
                                          "validation and test texts after a seeded shuffle"})
-    views: Literal["synonym", "dropout"] = field(default="synonym", metadata={
+    views: Literal["synonym", "dropout"] = field(default=FROM_PRESET, metadata={
         "help": "second view of each text: WordNet synonym replacement (paper) or the same text "
                 "(dropout makes the views differ)"})
+    preset: Literal["auto", "paper", "minilm"] = field(default="auto", metadata={
+        "help": "defaults of the recipe fields: paper (Suresh & Ong exactly), minilm (measured "
+                "best for the embedded encoder), auto (the measured recipe of --model)"})
     # model
     model: str = field(default="minilm", metadata={"help": "encoder: `minilm` (embedded "
                        "all-MiniLM-L6-v2), a local path or a Hugging Face name"})
     weighting_model: str | None = field(default=None, metadata={"help": "encoder of the "
                                         "weighting network (default: --model)"})
-    pooling: Literal["cls", "mean"] = field(default="cls", metadata={
-        "help": "contrastive feature: last-layer [CLS] vector (paper) or masked mean"})
+    pooling: Literal["auto", "cls", "mean"] = field(default=FROM_PRESET, metadata={
+        "help": "sentence feature: last-layer [CLS] vector (paper), masked mean, or auto: as the "
+                "checkpoint was trained (its sentence-transformers pooling config), else [CLS]"})
+    head: Literal["native", "pooled"] = field(default=FROM_PRESET, metadata={
+        "help": "classifier head: the architecture's own (paper) or one linear layer on the "
+                "pooled, L2-normalised feature (the one the contrastive loss sees)"})
+    head_init: Literal["random", "probe"] = field(default=FROM_PRESET, metadata={
+        "help": "start of the pooled head (and the weighting network's): random, or the "
+                "frozen-encoder logistic regression of `lcl probe` (linear probe, then fine-tune)"})
     dropout: float | None = field(default=None, metadata={
         "help": "set every dropout probability of the encoders (default: the checkpoint's)"})
     max_length: int = field(default=128, metadata={"help": "truncate texts to this many tokens"})
     # objective
-    loss: Literal["ce", "scl", "lcl"] = field(default="lcl", metadata={
-        "help": "ce: cross-entropy; scl: λ·CE + (1−λ)·SupCon; lcl: λ·CE + (1−λ)·LCL + λ·CE(weighting)"})
+    loss: Literal["ce", "scl", "lcl", "probe"] = field(default="lcl", metadata={
+        "help": "ce: cross-entropy; scl: λ·CE + (1−λ)·SupCon; lcl: λ·CE + (1−λ)·LCL + "
+                "λ·CE(weighting); probe: no fine-tuning, logistic regression on frozen features"})
     weighting: Literal["network", "self"] = field(default="network", metadata={
         "help": "LCL weights from a second network (paper) or the main model's detached softmax"})
     detach_weights: bool = field(default=False, metadata={
         "help": "stop the contrastive gradient into the weighting network"})
-    temperature: float = field(default=0.3, metadata={"help": "contrastive temperature τ"})
-    lam: float = field(default=0.5, metadata={"help": "λ, the cross-entropy share of the objective"})
+    temperature: float = field(default=FROM_PRESET, metadata={"help": "contrastive temperature τ"})
+    lam: float = field(default=FROM_PRESET, metadata={"help": "λ, the cross-entropy share of the objective"})
     memory_size: int = field(default=0, metadata={"help": "label-aware memory of the last K "
                              "features as extra contrastive candidates (0: off)"})
     memory_start_step: int | None = field(default=None, metadata={
         "help": "step from which the memory counts (default: once it is full)"})
     # optimisation
-    batch_size: int = field(default=10, metadata={"help": "texts per batch (each brings its view)"})
+    batch_size: int = field(default=FROM_PRESET, metadata={"help": "texts per batch (each brings its view)"})
     eval_batch_size: int = field(default=64, metadata={"help": "texts per evaluation batch"})
-    learning_rate: float = field(default=2e-5, metadata={"help": "AdamW learning rate"})
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay "
+    learning_rate: float = field(default=FROM_PRESET, metadata={"help": "AdamW learning rate"})
+    head_learning_rate: float | None = field(default=FROM_PRESET, metadata={
+        "help": "learning rate of the classification heads (none: --learning-rate)"})
+    warmup_ratio: float = field(default=FROM_PRESET, metadata={
+        "help": "share of the training steps with a linear learning-rate warm-up"})
+    weight_decay: float = field(default=FROM_PRESET, metadata={"help": "AdamW weight decay "
                                 "(not on biases and LayerNorm weights)"})
-    max_grad_norm: float = field(default=1.0, metadata={"help": "gradient-norm clip"})
-    epochs: int = field(default=5, metadata={"help": "training epochs"})
+    max_grad_norm: float = field(default=FROM_PRESET, metadata={"help": "gradient-norm clip"})
+    epochs: int = field(default=FROM_PRESET, metadata={"help": "training epochs"})
+    early_stopping_patience: int | None = field(default=FROM_PRESET, metadata={
+        "help": "stop after N evaluations without a better validation accuracy (none: never)"})
     seed: int = field(default=0, metadata={"help": "seed of data order, views and head init"})
     # run
     output_dir: str = field(default="runs/lcl", metadata={"help": "where the run is written"})
@@ -81,6 +144,13 @@ class TrainConfig:
     logging_steps: int = field(default=10, metadata={"help": "log loss parts every N steps"})
 
     def __post_init__(self) -> None:
+        if self.preset not in ("auto", *PRESETS):
+            raise ConfigError(f"--preset must be one of auto, {', '.join(PRESETS)}, not {self.preset!r}")
+        if self.preset == "auto":
+            self.preset = resolve_preset(self.preset, self.model)
+        for name, value in PRESETS[self.preset].items():
+            if getattr(self, name) is FROM_PRESET:
+                setattr(self, name, value)
         self.validate()
 
     def validate(self) -> None:
@@ -97,6 +167,15 @@ class TrainConfig:
         choice("loss", LOSSES)
         choice("weighting", WEIGHTINGS)
         choice("pooling", POOLINGS)
+        choice("head", HEADS)
+        choice("head_init", HEAD_INITS)
+        if self.head_init == "probe" and self.head != "pooled":
+            raise ConfigError("--head-init probe needs --head pooled (the probe is a linear "
+                              "layer on the pooled feature)")
+        if self.head_learning_rate is not None and not self.head_learning_rate > 0:
+            raise ConfigError(f"--head-learning-rate must be positive, not {self.head_learning_rate}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(f"--warmup-ratio must lie in [0, 1), not {self.warmup_ratio}")
         choice("views", VIEWS)
         if not self.temperature > 0:
             raise ConfigError(f"--temperature must be positive, not {self.temperature}")
@@ -105,7 +184,7 @@ class TrainConfig:
         if not self.learning_rate > 0:
             raise ConfigError(f"--learning-rate must be positive, not {self.learning_rate}")
         for name in ("batch_size", "eval_batch_size", "epochs", "max_length", "logging_steps",
-                     "max_train_samples", "max_eval_samples"):
+                     "max_train_samples", "max_eval_samples", "early_stopping_patience"):
             at_least(name, 1)
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"--dropout must lie in [0, 1), not {self.dropout}")

@@ -1,0 +1,196 @@
+"""``lcl probe``: the frozen-encoder baseline, a logistic regression on pooled sentence features.
+
+The encoder is not trained. Each text becomes the checkpoint's own sentence feature (pooled as
+the checkpoint was trained, see :func:`checkpoint_pooling`, then L2-normalised); a multinomial
+logistic regression (scikit-learn) is fitted on the training texts for every ``C`` of the grid
+and the ``C`` with the best validation accuracy is kept. It is the bar fine-tuning must clear,
+and the starting point of ``--head-init probe`` (linear probing, then fine-tuning: Kumar et al.,
+"Fine-Tuning can Distort Pretrained Features and Underperform Out-of-Distribution", ICLR 2022).
+
+Features are cached in ``~/.cache/lcl/features`` (``LCL_CACHE_DIR``), keyed by the encoder's
+weights file, pooling, length limit and the texts, so repeated probes and head initialisations
+of the same data encode once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+C_GRID = (0.0625, 0.25, 1.0, 4.0, 16.0, 64.0)
+
+
+def checkpoint_pooling(model_dir: str | Path) -> str | None:
+    """``mean`` or ``cls`` as a sentence-transformers checkpoint declares it in
+    ``1_Pooling/config.json`` (``modules.json`` names that folder); ``None`` if it says nothing."""
+    folder = Path(model_dir)
+    pooling_dir = folder / "1_Pooling"
+    modules = folder / "modules.json"
+    if modules.exists():
+        try:
+            for module in json.loads(modules.read_text(encoding="utf-8")):
+                if module.get("type", "").endswith("Pooling"):
+                    pooling_dir = folder / module.get("path", "1_Pooling")
+        except (ValueError, AttributeError):
+            pass
+    config = pooling_dir / "config.json"
+    if not config.exists():
+        return None
+    try:
+        flags = json.loads(config.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    if flags.get("pooling_mode_mean_tokens"):
+        return "mean"
+    if flags.get("pooling_mode_cls_token"):
+        return "cls"
+    return None
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("LCL_CACHE_DIR") or Path.home() / ".cache" / "lcl") / "features"
+
+
+def _weights_id(model_dir: Path) -> str:
+    """Identity of an encoder's weights without hashing gigabytes: names, sizes and mtimes."""
+    parts = []
+    for f in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin")):
+        st = f.stat()
+        parts.append(f"{f.name}:{st.st_size}:{int(st.st_mtime)}")
+    return "|".join(parts) or str(model_dir.resolve())
+
+
+@torch.no_grad()
+def encode(model_name: str, texts: list[str], pooling: str, max_length: int = 128,
+           batch_size: int = 64, progress: str | None = None, cache: bool = True) -> np.ndarray:
+    """L2-normalised pooled features (N, H) of a frozen encoder, cached on disk."""
+    from tqdm.auto import tqdm
+    from transformers import AutoModel
+
+    from lcl.io import atomic_save_npy
+    from lcl.modeling import _load, load_tokenizer, resolve_model_name
+    from lcl.pooled_model import masked_pool
+
+    resolved = Path(resolve_model_name(model_name))
+    key = hashlib.sha256("\n".join([
+        _weights_id(resolved) if resolved.is_dir() else str(resolved), pooling, str(max_length),
+        *texts]).encode("utf-8")).hexdigest()[:24]
+    path = _cache_dir() / f"{key}.npy"
+    if cache and path.exists():
+        return np.load(path)
+    tokenizer = load_tokenizer(model_name)
+    encoder = _load(AutoModel, model_name, dtype=torch.float32).eval()
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    feats = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
+    for start in tqdm(range(0, len(texts), batch_size), desc=progress, disable=progress is None,
+                      leave=False):
+        idx = order[start:start + batch_size]
+        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                        max_length=max_length, return_tensors="pt")
+        hidden = encoder(**enc).last_hidden_state
+        pooled = masked_pool(hidden, enc["attention_mask"], pooling)
+        feats[idx] = torch.nn.functional.normalize(pooled.float(), dim=-1).numpy()
+    if cache:
+        atomic_save_npy(path, feats)
+    return feats
+
+
+@dataclass
+class ProbeFit:
+    """The chosen logistic regression as a linear layer: ``logits = x @ weight.T + bias``."""
+
+    weight: np.ndarray  # (C, H)
+    bias: np.ndarray  # (C,)
+    C: float
+    val_accuracy: float
+    search: list[dict]  # every C tried with its validation accuracy
+
+
+def fit_probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray,
+              num_classes: int, c_grid=C_GRID, seed: int = 0) -> ProbeFit:
+    """Multinomial logistic regression for each ``C``; the best validation accuracy wins
+    (the smaller ``C`` of equals: the simpler model)."""
+    from sklearn.linear_model import LogisticRegression
+
+    best, search = None, []
+    for c in sorted(c_grid):
+        clf = LogisticRegression(C=c, max_iter=2000, random_state=seed)
+        clf.fit(train_x, train_y)
+        acc = float((clf.predict(val_x) == val_y).mean())
+        search.append({"C": c, "val_accuracy": acc})
+        logger.info("probe C=%g: validation accuracy %.4f", c, acc)
+        if best is None or acc > best[1]:
+            best = (clf, acc, c)
+    clf, acc, c = best
+    weight = np.zeros((num_classes, train_x.shape[1]), dtype=np.float32)
+    bias = np.full(num_classes, -1e4, dtype=np.float32)  # a class absent from train: never predicted
+    if len(clf.classes_) == 2 and num_classes >= 2:  # scikit-learn keeps one row for two classes
+        rows = np.stack([-clf.coef_[0] / 2, clf.coef_[0] / 2])
+        offsets = np.array([-clf.intercept_[0] / 2, clf.intercept_[0] / 2])
+    else:
+        rows, offsets = clf.coef_, clf.intercept_
+    for k, cls in enumerate(clf.classes_):
+        weight[int(cls)] = rows[k]
+        bias[int(cls)] = offsets[k]
+    return ProbeFit(weight=weight, bias=bias, C=c, val_accuracy=acc, search=search)
+
+
+def run_probe(config):
+    """``lcl probe`` (``--loss probe``): the frozen-encoder baseline as a run folder.
+
+    Writes ``model/`` (the encoder with the logistic regression as its pooled linear head, a
+    folder ``lcl predict``/``evaluate`` and ``pipeline(..., trust_remote_code=True)`` load),
+    ``config.yaml``, ``predictions.jsonl``, ``test_embeddings.npy``, ``confusability.json``
+    and, last, ``metrics.json`` (with the C search under ``probe``).
+    """
+    import time
+
+    from lcl.inference import run_classifier
+    from lcl.io import atomic_write_text
+    from lcl.modeling import load_classifier, load_tokenizer, resolve_pooling, save_classifier
+    from lcl.trainer import TrainResult, _prepare_output_dir, prepare_data, write_run_files
+
+    started = time.time()
+    out = Path(config.output_dir)
+    _prepare_output_dir(config, out, is_main=True)
+    ds = prepare_data(config, views=False)
+    label_names = ds["train"].features["label"].names
+    pooling = resolve_pooling(config.pooling, config.model)
+    tokenizer = load_tokenizer(config.model)
+    model = load_classifier(config.model, label_names, head="pooled", pooling=pooling)
+    atomic_write_text(out / "config.yaml", config.to_yaml())
+
+    def feats(split):
+        return encode(config.model, list(ds[split]["text"]), pooling, config.max_length,
+                      config.eval_batch_size, progress=f"features {split}")
+
+    fit_started = time.time()
+    fit = fit_probe(feats("train"), np.asarray(ds["train"]["label"]), feats("validation"),
+                    np.asarray(ds["validation"]["label"]), len(label_names), seed=config.seed)
+    with torch.no_grad():
+        model.classifier.weight.copy_(torch.from_numpy(fit.weight))
+        model.classifier.bias.copy_(torch.from_numpy(fit.bias))
+    fit_seconds = time.time() - fit_started
+    save_classifier(model, tokenizer, out / "model")
+
+    def run(split, with_features=False):
+        return run_classifier(model, tokenizer, list(ds[split]["text"]), config.eval_batch_size,
+                              config.max_length, pooling=pooling if with_features else None,
+                              progress=f"predict {split}")
+
+    val_probs, _ = run("validation")
+    test_probs, test_feats = run("test", with_features=True)
+    metrics = write_run_files(config, ds, label_names, out, val_probs, test_probs, test_feats,
+                              val_probs, "main_model", started, {
+                                  "train_runtime_seconds": round(fit_seconds, 1),
+                                  "probe": {"C": fit.C, "pooling": pooling, "search": fit.search}})
+    return TrainResult(metrics=metrics, output_dir=out)
