@@ -138,6 +138,8 @@ def prepare_data(config: TrainConfig, views: bool = True):
     and test as loaded."""
     ds = load_dataset(config.dataset, data_dir=config.data_dir, text_column=config.text_column,
                       label_column=config.label_column, seed=config.seed)
+    if config.max_train_per_class:
+        ds["train"] = per_class_cut(ds["train"], config.max_train_per_class, config.seed)
     if config.max_train_samples:
         ds["train"] = _head(ds["train"], config.max_train_samples, config.seed)
     if config.max_eval_samples:
@@ -146,6 +148,17 @@ def prepare_data(config: TrainConfig, views: bool = True):
     if views:
         ds["train"] = add_views(ds["train"], method=config.views, seed=config.seed)
     return ds
+
+
+def per_class_cut(split, n: int, seed: int):
+    """At most ``n`` texts of each class, drawn with ``seed``, in the split's original order."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(split["label"])
+    keep = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        keep.extend(rng.permutation(idx)[:n].tolist())
+    return split.select(sorted(keep))
 
 
 def _head(split, n: int, seed: int):

@@ -81,6 +81,9 @@ class TrainConfig:
     label_column: str = field(default="label", metadata={"help": "label column of your own files"})
     max_train_samples: int | None = field(default=None, metadata={"help": "use the first N "
                                           "training texts after a seeded shuffle"})
+    max_train_per_class: int | None = field(default=None, metadata={
+        "help": "keep at most N training texts per class, drawn with --seed (few-shot cuts); "
+                "validation and test stay whole"})
     max_eval_samples: int | None = field(default=None, metadata={"help": "use the first N "
                                          "validation and test texts after a seeded shuffle"})
     views: Literal["synonym", "dropout"] = field(default=FROM_PRESET, metadata={
@@ -184,7 +187,8 @@ class TrainConfig:
         if not self.learning_rate > 0:
             raise ConfigError(f"--learning-rate must be positive, not {self.learning_rate}")
         for name in ("batch_size", "eval_batch_size", "epochs", "max_length", "logging_steps",
-                     "max_train_samples", "max_eval_samples", "early_stopping_patience"):
+                     "max_train_samples", "max_eval_samples", "early_stopping_patience",
+                     "max_train_per_class"):
             at_least(name, 1)
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"--dropout must lie in [0, 1), not {self.dropout}")

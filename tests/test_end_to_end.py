@@ -47,7 +47,8 @@ def test_saved_model_loads_in_a_plain_pipeline(trained_run):
     from transformers import pipeline
 
     run, metrics = trained_run
-    clf = pipeline("text-classification", model=str(run / "model"))
+    # the default recipe's pooled head ships its code in the folder (auto_map)
+    clf = pipeline("text-classification", model=str(run / "model"), trust_remote_code=True)
     out = clf(["I felt terrible after lying to my friend", "When I passed my exam"])
     assert all(o["label"] in metrics["label_names"] for o in out)
 

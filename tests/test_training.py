@@ -59,7 +59,7 @@ def _batch(tokenizer):
 
 def _model(loss, **kw):
     torch.manual_seed(0)
-    cfg = TrainConfig(loss=loss, **kw)
+    cfg = TrainConfig(loss=loss, **{"preset": "paper", **kw})
     model = LCLModel.from_config(cfg, LABELS)
     model.train()
     for m in model.modules():  # determinism: the test recomputes the parts by hand
@@ -144,8 +144,9 @@ def test_metrics_match_scikit_learn():
 
 # --- configuration -------------------------------------------------------------------------
 
-def test_defaults_are_the_papers():
-    c = TrainConfig()
+def test_paper_preset_is_the_papers():
+    c = TrainConfig(preset="paper")
+    assert c.head == "native" and c.head_init == "random" and c.warmup_ratio == 0.0
     assert (c.temperature, c.lam, c.batch_size, c.learning_rate, c.weight_decay,
             c.max_grad_norm, c.epochs, c.loss, c.weighting, c.pooling) == (
         0.3, 0.5, 10, 2e-5, 0.01, 1.0, 5, "lcl", "network", "cls")
