@@ -143,16 +143,26 @@ def save_classifier(model: PreTrainedModel, tokenizer, output: str | Path) -> Pa
 
 def export_encoder(name: str, output: str | Path, dtype: str = "float16") -> Path:
     """Save the encoder (no head) and its tokenizer, e.g. a float16 copy to carry to a GPU
-    machine with no network; training loads it back in float32."""
+    machine with no network; training loads it back in float32. The checkpoint's
+    sentence-transformers pooling config goes along, so ``--pooling auto`` pools the copy as
+    it pools the original."""
+    import shutil
+
     from transformers import AutoModel
 
     from lcl.io import atomic_directory
 
     encoder = _load(AutoModel, name, dtype=getattr(torch, dtype))
     tokenizer = load_tokenizer(name)
+    source = Path(resolve_model_name(name))
     with atomic_directory(output) as tmp:
         encoder.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        for extra in ("modules.json", "1_Pooling"):
+            if (source / extra).is_dir():
+                shutil.copytree(source / extra, tmp / extra)
+            elif (source / extra).is_file():
+                shutil.copyfile(source / extra, tmp / extra)
     return Path(output)
 
 

@@ -235,3 +235,11 @@ def test_per_class_cut_is_seeded_and_keeps_every_class():
     assert counts.tolist() == [10, 5, 10]
     assert per_class_cut(split, 10, seed=3)["text"] == cut["text"]
     assert per_class_cut(split, 10, seed=4)["text"] != cut["text"]
+
+
+def test_exported_encoder_keeps_its_pooling(tmp_path):
+    from lcl.modeling import export_encoder
+
+    out = export_encoder("minilm", tmp_path / "enc", dtype="float16")
+    assert checkpoint_pooling(out) == "mean"
+    assert resolve_pooling("auto", str(out)) == "mean"
