@@ -1,0 +1,105 @@
+"""Paired comparisons of runs: what a claim like "LCL beats CE" rests on.
+
+Two tests, both exact and both on pairs that share everything but the objective:
+
+- **McNemar** on one dataset and seed: the test texts only one of the two runs gets right
+  (``b`` for run A, ``c`` for run B); under "no difference" each such text is a fair coin, so
+  ``p`` is the two-sided binomial tail of ``min(b, c)`` in ``b + c`` tosses.
+- **Sign test** over cells: each (dataset, seed) pair counts +1 where B's accuracy is higher,
+  −1 where lower (ties dropped); ``p`` is the two-sided binomial tail.
+
+Each test-set accuracy also carries its own sampling noise: one binomial standard error,
+``sqrt(acc (1 − acc) / n)``, is reported beside it (about 2.9 points at 50 % on 300 texts).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def binomial_two_sided(k: int, n: int) -> float:
+    """P(X ≤ min(k, n−k)) + P(X ≥ max(k, n−k)) for X ~ Bin(n, 1/2), capped at 1."""
+    if n == 0:
+        return 1.0
+    from scipy.stats import binomtest
+
+    return float(binomtest(k, n, 0.5, alternative="two-sided").pvalue)
+
+
+@dataclass
+class McNemar:
+    only_a: int  # texts run A gets right and run B wrong
+    only_b: int
+    n: int  # texts compared
+    p: float
+
+
+def mcnemar(correct_a, correct_b) -> McNemar:
+    """Exact McNemar test on two equal-length sequences of booleans (right/wrong per text)."""
+    if len(correct_a) != len(correct_b):
+        raise ValueError(f"the runs predicted different numbers of texts "
+                         f"({len(correct_a)} and {len(correct_b)})")
+    only_a = sum(1 for a, b in zip(correct_a, correct_b) if a and not b)
+    only_b = sum(1 for a, b in zip(correct_a, correct_b) if b and not a)
+    return McNemar(only_a, only_b, len(correct_a), binomial_two_sided(min(only_a, only_b),
+                                                                     only_a + only_b))
+
+
+def run_correct(run_dir: str | Path) -> tuple[list[str], list[bool]]:
+    """(test texts, right or wrong) of a finished run, from ``predictions.jsonl``."""
+    path = Path(run_dir) / "predictions.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: McNemar needs the runs' test predictions")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [r["text"] for r in rows], [r["label"] == r["pred"] for r in rows]
+
+
+def compare_runs(run_a: str | Path, run_b: str | Path) -> McNemar:
+    texts_a, correct_a = run_correct(run_a)
+    texts_b, correct_b = run_correct(run_b)
+    if texts_a != texts_b:
+        raise ValueError(f"{run_a} and {run_b} were tested on different texts")
+    return mcnemar(correct_a, correct_b)
+
+
+@dataclass
+class SignTest:
+    wins: int  # pairs where B is higher
+    losses: int
+    ties: int
+    mean_difference: float  # mean of B − A, in the metric's unit
+    differences: list[float]
+    p: float
+
+
+def sign_test(pairs: list[tuple[float, float]]) -> SignTest:
+    """Sign test of B against A over paired values ``(a, b)``."""
+    diffs = [b - a for a, b in pairs]
+    wins = sum(d > 0 for d in diffs)
+    losses = sum(d < 0 for d in diffs)
+    return SignTest(wins, losses, len(diffs) - wins - losses,
+                    statistics.fmean(diffs) if diffs else math.nan, diffs,
+                    binomial_two_sided(min(wins, losses), wins + losses))
+
+
+def standard_error(accuracy: float, n: int) -> float:
+    """One binomial standard error of a test-set accuracy of ``n`` texts."""
+    return math.sqrt(accuracy * (1 - accuracy) / n) if n else math.nan
+
+
+def paired_rows(rows: list[dict], variant_a: str, variant_b: str, metric: str = "accuracy",
+                datasets: list[str] | None = None) -> list[tuple[dict, dict]]:
+    """Rows of ``results.csv`` (as dicts) matched by dataset and seed."""
+    by_key = {(r["dataset"], int(r["seed"]), r["variant"]): r for r in rows}
+    out = []
+    for (dataset, seed, variant), row_a in sorted(by_key.items()):
+        if variant != variant_a or (datasets and dataset not in datasets):
+            continue
+        row_b = by_key.get((dataset, seed, variant_b))
+        if row_b is not None and row_a.get(metric) not in (None, "") and row_b.get(metric) not in (None, ""):
+            out.append((row_a, row_b))
+    return out

@@ -1,0 +1,58 @@
+"""Paired tests behind every "A beats B" claim: McNemar per run pair, sign test over cells."""
+
+import json
+import math
+
+import pytest
+
+from lcl.compare import compare_runs, mcnemar, paired_rows, sign_test, standard_error
+
+
+def test_mcnemar_counts_discordant_texts_and_gives_the_exact_p():
+    a = [True, True, False, False, True, False, True, True]
+    b = [True, False, True, True, True, True, True, False]
+    m = mcnemar(a, b)
+    assert (m.only_a, m.only_b, m.n) == (2, 3, 8)
+    # two-sided exact: P(X<=2)+P(X>=3) for Bin(5, 1/2) = 1
+    assert m.p == pytest.approx(1.0)
+    m = mcnemar([True] * 10 + [False] * 2, [False] * 10 + [True] * 2)
+    want = 2 * sum(math.comb(12, k) for k in range(3)) / 2**12
+    assert (m.only_a, m.only_b) == (10, 2) and m.p == pytest.approx(want)
+    with pytest.raises(ValueError):
+        mcnemar([True], [True, False])
+
+
+def test_sign_test_drops_ties():
+    s = sign_test([(0.5, 0.6), (0.5, 0.7), (0.4, 0.4), (0.6, 0.5), (0.3, 0.35)])
+    assert (s.wins, s.losses, s.ties) == (3, 1, 1)
+    assert s.mean_difference == pytest.approx((0.1 + 0.2 + 0 - 0.1 + 0.05) / 5)
+    assert s.p == pytest.approx(2 * (1 + 4) / 16)
+    assert sign_test([(0.1, 0.2)] * 8).p == pytest.approx(2 / 256)
+
+
+def test_standard_error_of_a_test_accuracy():
+    assert standard_error(0.5, 300) == pytest.approx(0.0289, abs=1e-4)
+
+
+def test_compare_runs_reads_predictions(tmp_path):
+    def run(name, preds):
+        d = tmp_path / name
+        d.mkdir()
+        rows = [{"text": f"t{i}", "label": "x", "pred": p} for i, p in enumerate(preds)]
+        (d / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return d
+
+    a = run("a", ["x", "y", "x", "y"])
+    b = run("b", ["x", "x", "x", "x"])
+    m = compare_runs(a, b)
+    assert (m.only_a, m.only_b) == (0, 2)
+    with pytest.raises(FileNotFoundError):
+        compare_runs(a, tmp_path / "missing")
+
+
+def test_paired_rows_match_dataset_and_seed():
+    rows = [{"dataset": d, "seed": s, "variant": v, "accuracy": acc}
+            for d, s, v, acc in [("x", 0, "ce", 0.5), ("x", 0, "lcl", 0.6), ("x", 1, "ce", 0.4),
+                                 ("y", 0, "lcl", 0.7), ("y", 0, "ce", 0.7)]]
+    pairs = paired_rows(rows, "ce", "lcl")
+    assert [(a["dataset"], a["seed"], b["accuracy"]) for a, b in pairs] == [("x", 0, 0.6), ("y", 0, 0.7)]
