@@ -3,5 +3,8 @@
 from lcl.losses.label_aware_contrastive import LabelAwareContrastiveLoss
 from lcl.losses.memory import ContrastiveMemory
 from lcl.losses.supcon import SupConLoss
+from lcl.losses.multilabel_label_aware_contrastive import MultiLabelLabelAwareContrastiveLoss
+from lcl.losses.multilabel_supcon import MultiLabelSupConLoss
 
 __all__ = ["LabelAwareContrastiveLoss", "SupConLoss", "ContrastiveMemory"]
+__all__ += ["MultiLabelLabelAwareContrastiveLoss", "MultiLabelSupConLoss"]
