@@ -231,6 +231,19 @@ def test_one_hot_sigmoid_mode_uses_sigmoid_of_the_own_class():
     torch.testing.assert_close(value, per.mean())
 
 
+@pytest.mark.parametrize("positives", POSITIVES)
+def test_uniform_sigmoid_weights_scale_supcon(positives):
+    # every W_ia = p: the log term shifts by log p, the weight outside the log scales by p
+    gen = torch.Generator().manual_seed(11)
+    f, y, _ = multi_hot_batch(gen, 12, 5, 4, repeat_views=True)
+    for logit in (0.0, -2.0, 3.0):
+        p = torch.sigmoid(torch.tensor(logit, dtype=torch.float64))
+        lcl = MultiLabelLabelAwareContrastiveLoss(0.3, positives)(
+            f, y, torch.full((12, 4), logit, dtype=torch.float64))
+        scl = MultiLabelSupConLoss(0.3, positives)(f, y)
+        torch.testing.assert_close(lcl, p * (scl + p.log()))
+
+
 # --------------------------------------------------------------------- vectorised (b)
 
 class _CountOps(torch.utils._python_dispatch.TorchDispatchMode):

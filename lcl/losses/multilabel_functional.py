@@ -104,8 +104,8 @@ def positive_mass(
         jac = overlap / union.clamp(min=1)
         jac[rows, cols] = 0.0
         total = jac.sum(dim=1)
-        return jac / total.clamp(min=torch.finfo(total.dtype).tiny)[:, None], (total > 0).to(
-            jac.dtype)
+        mass = jac / total.clamp(min=torch.finfo(total.dtype).tiny)[:, None]
+        return mass, (total > 0).to(jac.dtype)
     raise ValueError(f"positives must be one of {POSITIVES}, got {positives!r}")
 
 

@@ -84,7 +84,11 @@ class MultiLabelLabelAwareContrastiveLoss(nn.Module):
         anchor has a positive; large batches, since rare labels need a second carrier in
         the batch. Combine with per-label binary cross-entropy on the same logits as
         ``lam * bce + (1 - lam) * lcl``; the sigmoid weights are then the classifier's own
-        per-label probabilities.
+        per-label probabilities. Sigmoid probabilities are not normalised across labels,
+        so the scale differs from single-label LCL's: with every probability equal to
+        ``p`` the loss is ``p * (scl + log p)`` (``scl`` the :class:`MultiLabelSupConLoss`
+        value; ``p = 1/2`` at a zero-initialised head) against ``(scl - log C) / C`` for
+        softmax; re-tune ``lam`` rather than reuse the single-label value.
 
     Example::
 
