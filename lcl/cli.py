@@ -106,6 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16",
                    help="weight precision of the copy (default: float16, half the size)")
 
+    p = sub.add_parser("card", help="(re)write a run's model card, model/README.md")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="output folder of a finished run")
+    p.add_argument("--output", help="write the card here instead (e.g. for a run without model/)")
+
+    p = sub.add_parser("push", help="upload a run's model/ (with its card) to the Hugging Face Hub")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="output folder of a finished run")
+    p.add_argument("repo_id", metavar="REPO_ID", help="model repository, NAME or OWNER/NAME")
+    p.add_argument("--private", action="store_true", help="create the repository as private")
+    p.add_argument("--token", help="Hugging Face token (default: HF_TOKEN or the saved login)")
+
     sub.add_parser("datasets", help="list the built-in datasets")
     return parser
 
@@ -195,6 +205,21 @@ def _cmd_export_encoder(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_card(args: argparse.Namespace) -> int:
+    from lcl.model_card import write_model_card
+
+    print(f"model card written to {write_model_card(args.run_dir, output=args.output)}")
+    return 0
+
+
+def _cmd_push(args: argparse.Namespace) -> int:
+    from lcl.hub import push
+
+    url = push(args.run_dir, args.repo_id, private=args.private, token=args.token)
+    print(f"uploaded {Path(args.run_dir) / 'model'} to {args.repo_id}: {url}")
+    return 0
+
+
 def _cmd_datasets(args: argparse.Namespace) -> int:
     from lcl.data import DATASETS
 
@@ -205,7 +230,7 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 COMMANDS = {"train": _cmd_train, "probe": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
             "report": _cmd_report, "study": _cmd_study, "datasets": _cmd_datasets,
-            "export-encoder": _cmd_export_encoder}
+            "export-encoder": _cmd_export_encoder, "card": _cmd_card, "push": _cmd_push}
 
 
 def main(argv: list[str] | None = None) -> int:
