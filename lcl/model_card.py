@@ -340,9 +340,8 @@ def render_card(run: dict[str, Any], *, model_name: str, reference: str) -> str:
     parts = [GENERATED_MARKER, f"# {model_name}", intro]
 
     parts += ["## Results",
-              "Best-epoch model; exact values are in the metadata above and in the run's "
-              "`metrics.json`." if loss != "probe" else
-              "Exact values are in the metadata above and in the run's `metrics.json`.",
+              ("The best epoch's model. " if loss != "probe" else "")
+              + "Exact values: the card's metadata (`model-index`) and the run's `metrics.json`.",
               _table(["split", "texts", "accuracy", "macro F1", "weighted F1"],
                      [[s, m.get("num_examples", "–"), _f(m.get("accuracy")),
                        _f(m.get("macro_f1")), _f(m.get("weighted_f1"))]
