@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from lcl.errors import LCLError
 from lcl.metrics import classification_metrics
 from lcl.modeling import load_classifier, load_tokenizer, pool
 
@@ -71,8 +72,12 @@ def predict(model: str | Path | Classifier, texts: list[str], batch_size: int = 
     return rows
 
 
-class LabelMismatchError(ValueError):
+class LabelMismatchError(LCLError, ValueError):
     """The dataset has labels the model was not trained on."""
+
+
+class UnknownSplitError(LCLError, ValueError):
+    """The dataset has no split of the name asked for."""
 
 
 def evaluate(model: str | Path | Classifier, dataset: str, split: str = "test",
@@ -83,7 +88,7 @@ def evaluate(model: str | Path | Classifier, dataset: str, split: str = "test",
     clf = model if isinstance(model, Classifier) else Classifier(model)
     ds = load_dataset(dataset, data_dir=data_dir, **load_kwargs)
     if split not in ds:
-        raise ValueError(f"dataset {dataset!r} has no split {split!r} (has: {', '.join(ds)})")
+        raise UnknownSplitError(f"dataset {dataset!r} has no split {split!r} (has: {', '.join(ds)})")
     part = ds[split]
     names = part.features["label"].names
     missing = [n for n in names if n not in clf.label_names]

@@ -17,6 +17,7 @@ from torch import nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
+from lcl.errors import LCLError
 from lcl.losses import ContrastiveMemory, LabelAwareContrastiveLoss, SupConLoss
 from lcl.pooled_model import ARCHITECTURE as POOLED_ARCHITECTURE
 from lcl.pooled_model import PooledEncoderForSequenceClassification, masked_pool
@@ -30,7 +31,7 @@ MODEL_ALIASES = {
 }
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(LCLError, ValueError):
     """An encoder could not be found locally nor on the Hugging Face Hub."""
 
 

@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 import yaml
 
+from lcl.errors import LCLError
+
 LOSSES = ("ce", "scl", "lcl", "probe")
 WEIGHTINGS = ("network", "self")
 POOLINGS = ("auto", "cls", "mean")
@@ -32,7 +34,7 @@ HEAD_INITS = ("random", "probe")
 VIEWS = ("synonym", "dropout")
 
 
-class ConfigError(ValueError):
+class ConfigError(LCLError, ValueError):
     """A configuration value is missing, unknown or out of range."""
 
 

@@ -17,16 +17,18 @@ from typing import Callable, Iterable, Sequence
 
 import datasets
 
+from lcl.errors import LCLError
+
 logger = logging.getLogger("lcl.data")
 
 SPLITS = ("train", "validation", "test")
 
 
-class DataError(ValueError):
+class DataError(LCLError, ValueError):
     """A data file exists but cannot be used (bad encoding, column, label, line)."""
 
 
-class DatasetNotFoundError(ValueError):
+class DatasetNotFoundError(LCLError, ValueError):
     """Neither the local files nor a Hugging Face Hub copy of a dataset could be loaded."""
 
 
