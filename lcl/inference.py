@@ -13,7 +13,8 @@ from tqdm.auto import tqdm
 
 from lcl.errors import LCLError
 from lcl.metrics import classification_metrics
-from lcl.modeling import load_classifier, load_tokenizer, pool
+from lcl.modeling import load_classifier, load_tokenizer
+from lcl.pooled_model import contrastive_feature
 
 
 @torch.no_grad()
@@ -36,8 +37,7 @@ def run_classifier(model, tokenizer, texts: list[str], batch_size: int = 64, max
         out = model(**enc, output_hidden_states=pooling is not None)
         probs[idx] = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
         if pooling is not None:
-            f = torch.nn.functional.normalize(
-                pool(out.hidden_states[-1], enc["attention_mask"], pooling).float(), dim=-1)
+            f = contrastive_feature(out.hidden_states[-1], enc["attention_mask"], pooling)
             if feats is None:
                 feats = np.zeros((len(texts), f.shape[1]), dtype=np.float32)
             feats[idx] = f.cpu().numpy()

@@ -25,8 +25,8 @@ from typing import Any, Literal
 import yaml
 
 from lcl.errors import LCLError
+from lcl.objectives import LOSSES  # the objective registry: its names, nothing heavy
 
-LOSSES = ("ce", "scl", "lcl", "probe")
 WEIGHTINGS = ("network", "self")
 POOLINGS = ("auto", "cls", "mean")
 HEADS = ("native", "pooled")
@@ -109,7 +109,7 @@ class TrainConfig:
         "help": "set every dropout probability of the encoders (default: the checkpoint's)"})
     max_length: int = field(default=128, metadata={"help": "truncate texts to this many tokens"})
     # objective
-    loss: Literal["ce", "scl", "lcl", "probe"] = field(default="lcl", metadata={
+    loss: Literal[LOSSES] = field(default="lcl", metadata={
         "help": "ce: cross-entropy; scl: λ·CE + (1−λ)·SupCon; lcl: λ·CE + (1−λ)·LCL + "
                 "λ·CE(weighting); probe: no fine-tuning, logistic regression on frozen features"})
     weighting: Literal["network", "self"] = field(default="network", metadata={

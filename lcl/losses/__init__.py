@@ -1,7 +1,8 @@
 """Contrastive losses: Label-aware Contrastive Loss, SupCon and a label-aware memory."""
 
+from lcl.losses.base import ContrastiveLoss
 from lcl.losses.label_aware_contrastive import LabelAwareContrastiveLoss
 from lcl.losses.memory import ContrastiveMemory
 from lcl.losses.supcon import SupConLoss
 
-__all__ = ["LabelAwareContrastiveLoss", "SupConLoss", "ContrastiveMemory"]
+__all__ = ["ContrastiveLoss", "LabelAwareContrastiveLoss", "SupConLoss", "ContrastiveMemory"]

@@ -17,6 +17,7 @@ import numpy as np
 import yaml
 
 from lcl.errors import LCLError
+from lcl.objectives import LOSSES, TRAINED_LOSSES
 
 # The run folder written by `lcl train` / `lcl probe` (the report reads these and nothing else).
 CONFIG_FILE = "config.yaml"
@@ -35,7 +36,7 @@ REQUIRED_FILES: tuple[str, ...] = (
     EMBEDDINGS_FILE,
 )
 # Runs that train nothing (``lcl probe``: metrics.json says ``"loss": "probe"``) have no history.
-UNTRAINED_LOSSES = ("probe",)
+UNTRAINED_LOSSES = tuple(name for name in LOSSES if name not in TRAINED_LOSSES)
 
 
 class ReportError(LCLError, ValueError):
