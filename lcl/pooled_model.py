@@ -64,7 +64,7 @@ class PooledEncoderForSequenceClassification(PreTrainedModel):
 
     @classmethod
     def from_encoder(cls, name_or_path: str, label_names: list[str], pooling: str = "mean",
-                     **kwargs) -> "PooledEncoderForSequenceClassification":
+                     **kwargs) -> PooledEncoderForSequenceClassification:
         """A new classifier on a pre-trained encoder (the head starts at random)."""
         config = AutoConfig.from_pretrained(name_or_path)
         encoder = AutoModel.from_pretrained(name_or_path, config=config, **kwargs)

@@ -207,7 +207,7 @@ class TrainConfig:
         return [f.name for f in fields(cls)]
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         unknown = sorted(set(values) - set(cls.field_names()))
         if unknown:
             raise ConfigError(f"unknown configuration key(s): {', '.join(unknown)}")
@@ -217,7 +217,7 @@ class TrainConfig:
             raise ConfigError(f"invalid configuration: {err}") from None
 
     @classmethod
-    def from_yaml(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> TrainConfig:
         """Read a YAML file; ``overrides`` (e.g. CLI flags the user gave) win over its values."""
         values = read_yaml_mapping(path)
         values.update(overrides)

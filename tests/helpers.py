@@ -23,18 +23,32 @@ EMOTIONS = ["joyful", "content", "proud", "angry", "annoyed", "furious"]
 
 
 def _metrics_block(y_true, y_pred, probs, names):
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+    from sklearn.metrics import (
+        accuracy_score,
+        confusion_matrix,
+        f1_score,
+        precision_recall_fscore_support,
+    )
 
     labels = list(range(len(names)))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     entropy = float(np.mean(-np.sum(probs * np.log(np.clip(probs, 1e-12, 1)), axis=1)))
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, average="macro", labels=labels, zero_division=0)),
-        "weighted_f1": float(f1_score(y_true, y_pred, average="weighted", labels=labels, zero_division=0)),
+        "macro_f1": float(
+            f1_score(y_true, y_pred, average="macro", labels=labels, zero_division=0)
+        ),
+        "weighted_f1": float(
+            f1_score(y_true, y_pred, average="weighted", labels=labels, zero_division=0)
+        ),
         "mean_entropy": entropy,
         "per_class": {
-            n: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            n: {
+                "precision": float(p[i]),
+                "recall": float(r[i]),
+                "f1": float(f[i]),
+                "support": int(s[i]),
+            }
             for i, n in enumerate(names)
         },
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
@@ -70,16 +84,31 @@ def write_synthetic_run(
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1000 + seed + 17 * len(loss))
-    names = EMOTIONS[:n_classes] if n_classes <= len(EMOTIONS) else [f"class_{i}" for i in range(n_classes)]
+    names = (
+        EMOTIONS[:n_classes]
+        if n_classes <= len(EMOTIONS)
+        else [f"class_{i}" for i in range(n_classes)]
+    )
     half = n_classes // 2
-    groups = {c: list(range(half)) if c < half else list(range(half, n_classes)) for c in range(n_classes)}
+    groups = {
+        c: list(range(half)) if c < half else list(range(half, n_classes)) for c in range(n_classes)
+    }
     skill = 2.2 if loss == "lcl" else 1.8
 
     config = {
-        "dataset": dataset, "loss": loss, "weighting": "network", "detach_weights": False,
-        "model": "sentence-transformers/all-MiniLM-L6-v2", "seed": seed, "epochs": epochs,
-        "temperature": 0.3, "lam": 0.5, "learning_rate": 3e-5, "batch_size": 16,
-        "max_length": 64, "output_dir": str(run),
+        "dataset": dataset,
+        "loss": loss,
+        "weighting": "network",
+        "detach_weights": False,
+        "model": "sentence-transformers/all-MiniLM-L6-v2",
+        "seed": seed,
+        "epochs": epochs,
+        "temperature": 0.3,
+        "lam": 0.5,
+        "learning_rate": 3e-5,
+        "batch_size": 16,
+        "max_length": 64,
+        "output_dir": str(run),
     }
     config.update(config_extra or {})
     (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -99,15 +128,23 @@ def write_synthetic_run(
 
     with (run / "predictions.jsonl").open("w", encoding="utf-8") as fh:
         for i, (y, p) in enumerate(zip(y_test, p_test)):
-            row = {"text": f"test sentence {i} about feeling {names[y]}", "label": names[y],
-                   "pred": names[int(p.argmax())], "probs": {n: float(v) for n, v in zip(names, p)}}
+            row = {
+                "text": f"test sentence {i} about feeling {names[y]}",
+                "label": names[y],
+                "pred": names[int(p.argmax())],
+                "probs": {n: float(v) for n, v in zip(names, p)},
+            }
             fh.write(json.dumps(row) + "\n")
 
     history = []
     total_steps = epochs * steps_per_epoch
     for step in range(2, total_steps + 1, 2):
         decay = np.exp(-2.5 * step / total_steps)
-        entry = {"epoch": step / steps_per_epoch, "step": step, "learning_rate": 3e-5 * (1 - step / total_steps)}
+        entry = {
+            "epoch": step / steps_per_epoch,
+            "step": step,
+            "learning_rate": 3e-5 * (1 - step / total_steps),
+        }
         ce = float(1.6 * decay + 0.2 + rng.normal(0, 0.04))
         entry["loss_ce"] = ce
         total = ce
@@ -123,18 +160,37 @@ def write_synthetic_run(
         history.append(entry)
         if step % steps_per_epoch == 0:
             epoch = step // steps_per_epoch
-            history.append({"epoch": float(epoch), "step": step,
-                            "eval_accuracy": float(0.45 + 0.1 * epoch + rng.normal(0, 0.01)),
-                            "eval_weighted_f1": float(0.43 + 0.1 * epoch), "eval_loss": float(1.5 - 0.2 * epoch)})
-    history.append({"epoch": float(epochs), "step": total_steps, "train_runtime": 123.4, "train_loss": 1.1})
+            history.append(
+                {
+                    "epoch": float(epoch),
+                    "step": step,
+                    "eval_accuracy": float(0.45 + 0.1 * epoch + rng.normal(0, 0.01)),
+                    "eval_weighted_f1": float(0.43 + 0.1 * epoch),
+                    "eval_loss": float(1.5 - 0.2 * epoch),
+                }
+            )
+    history.append(
+        {"epoch": float(epochs), "step": total_steps, "train_runtime": 123.4, "train_loss": 1.1}
+    )
     (run / "history.json").write_text(json.dumps(history), encoding="utf-8")
 
-    conf = np.vstack([p_val[y_val == c].mean(0) if (y_val == c).any() else np.full(n_classes, 1 / n_classes)
-                      for c in range(n_classes)])
-    (run / "confusability.json").write_text(json.dumps({
-        "label_names": names, "matrix": conf.tolist(),
-        "source": "weighting_network" if loss == "lcl" else "main_model", "split": "validation",
-    }), encoding="utf-8")
+    conf = np.vstack(
+        [
+            p_val[y_val == c].mean(0) if (y_val == c).any() else np.full(n_classes, 1 / n_classes)
+            for c in range(n_classes)
+        ]
+    )
+    (run / "confusability.json").write_text(
+        json.dumps(
+            {
+                "label_names": names,
+                "matrix": conf.tolist(),
+                "source": "weighting_network" if loss == "lcl" else "main_model",
+                "split": "validation",
+            }
+        ),
+        encoding="utf-8",
+    )
 
     protos = rng.normal(size=(n_classes, dim))
     emb = protos[y_test] + rng.normal(scale=0.9, size=(n_test, dim))
@@ -152,10 +208,14 @@ def check_png(path: Path, min_bytes: int = 5_000) -> None:
     assert pixels.ndim == 3 and pixels.shape[0] > 100 and pixels.shape[1] > 100, path.name
     flat = pixels[..., :3].reshape(-1, 3)
     assert float(flat.std()) > 0.02, f"{path.name} is (nearly) a single colour"
-    assert len(np.unique((flat * 255).astype(np.uint8), axis=0)) > 10, f"{path.name} has too few colours"
+    assert len(np.unique((flat * 255).astype(np.uint8), axis=0)) > 10, (
+        f"{path.name} has too few colours"
+    )
 
 
-def check_report(html_path: str | Path, n_runs: int = 1, label_names: list[str] | None = None) -> list[Path]:
+def check_report(
+    html_path: str | Path, n_runs: int = 1, label_names: list[str] | None = None
+) -> list[Path]:
     """Assert report.html is self-contained and embeds every PNG written beside it; return the PNGs."""
     html_path = Path(html_path)
     assert html_path.name == "report.html" and html_path.is_file()
@@ -165,12 +225,16 @@ def check_report(html_path: str | Path, n_runs: int = 1, label_names: list[str] 
     stems = ["confusion_matrix", "confusability", "embeddings_tsne"]
     per_run = {s: sorted(html_path.parent.glob(f"{s}*.png")) for s in stems}
     for stem, files in per_run.items():
-        assert len(files) == n_runs, f"expected {n_runs} {stem} PNG(s), found {[f.name for f in files]}"
+        assert len(files) == n_runs, (
+            f"expected {n_runs} {stem} PNG(s), found {[f.name for f in files]}"
+        )
     pngs = [f for files in per_run.values() for f in files]
     pngs += [html_path.parent / "per_class_f1.png", html_path.parent / "training_curves.png"]
 
     embedded = {}
-    for m in re.finditer(r"<img src='data:image/png;base64,([A-Za-z0-9+/=]+)'[^>]*data-file='([^']+)'", text):
+    for m in re.finditer(
+        r"<img src='data:image/png;base64,([A-Za-z0-9+/=]+)'[^>]*data-file='([^']+)'", text
+    ):
         embedded[m.group(2)] = base64.b64decode(m.group(1))
     for png in pngs:
         check_png(png)
@@ -181,8 +245,15 @@ def check_report(html_path: str | Path, n_runs: int = 1, label_names: list[str] 
     # Self-contained: nothing fetched over the network.
     assert not re.search(r"""(src|href)\s*=\s*['"]?(https?:)?//""", text, re.I)
     assert "<script" not in text.lower()
-    for heading in ("Summary", "Confusion matrix", "Per-class F1", "confusability", "t-SNE",
-                    "Training curves", "Configuration"):
+    for heading in (
+        "Summary",
+        "Confusion matrix",
+        "Per-class F1",
+        "confusability",
+        "t-SNE",
+        "Training curves",
+        "Configuration",
+    ):
         assert heading in text, heading
     for name in label_names or []:
         assert name in text
@@ -198,17 +269,31 @@ def find_chromium() -> str | None:
     return None
 
 
-def render_screenshot(html_path: Path, png_path: Path, profile_dir: Path, timeout: float = 120) -> Path:
+def render_screenshot(
+    html_path: Path, png_path: Path, profile_dir: Path, timeout: float = 120
+) -> Path:
     browser = find_chromium()
     assert browser, "no chromium binary"
     cmd = [
-        browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--hide-scrollbars", f"--user-data-dir={profile_dir}", "--window-size=1280,2000",
-        f"--screenshot={png_path}", Path(html_path).resolve().as_uri(),
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile_dir}",
+        "--window-size=1280,2000",
+        f"--screenshot={png_path}",
+        Path(html_path).resolve().as_uri(),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    assert png_path.is_file(), f"chromium wrote no screenshot (rc={proc.returncode}): {proc.stderr[-2000:]}"
+    assert png_path.is_file(), (
+        f"chromium wrote no screenshot (rc={proc.returncode}): {proc.stderr[-2000:]}"
+    )
     return png_path
 
 

@@ -19,9 +19,15 @@ def _user_error_classes():
     from lcl.training_args import ConfigError
 
     return {  # class -> the builtin it derived from before LCLError, still a base
-        ConfigError: ValueError, DataError: ValueError, DatasetNotFoundError: ValueError,
-        UnknownDatasetError: ValueError, ModelLoadError: ValueError, LabelMismatchError: ValueError,
-        UnknownSplitError: ValueError, ReportError: ValueError, RunExistsError: FileExistsError,
+        ConfigError: ValueError,
+        DataError: ValueError,
+        DatasetNotFoundError: ValueError,
+        UnknownDatasetError: ValueError,
+        ModelLoadError: ValueError,
+        LabelMismatchError: ValueError,
+        UnknownSplitError: ValueError,
+        ReportError: ValueError,
+        RunExistsError: FileExistsError,
         WordNetNotFoundError: RuntimeError,
     }
 
@@ -49,8 +55,15 @@ def test_an_lcl_error_is_one_line_and_exit_2(monkeypatch, capsys):
     assert "the thing you asked for" in _one_error_line(capsys)
 
 
-@pytest.mark.parametrize("error", [RuntimeError("a bug"), ValueError("a bug"), KeyError("a bug"),
-                                   OSError("a bug with no file name")])
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError("a bug"),
+        ValueError("a bug"),
+        KeyError("a bug"),
+        OSError("a bug with no file name"),
+    ],
+)
 def test_an_unexpected_exception_shows_its_traceback(monkeypatch, error):
     def fail(args):
         raise error

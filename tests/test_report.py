@@ -20,7 +20,6 @@ from helpers import (
 from lcl.report import REQUIRED_FILES, ReportError, build_report, cluster_order, load_run
 from lcl.report.analysis import loss_part_title, training_series
 
-
 # --------------------------------------------------------------------------- tests
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import datasets
 

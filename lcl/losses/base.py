@@ -52,8 +52,9 @@ class ContrastiveLoss(nn.Module):
         """Keyword arguments of :func:`~lcl.losses.functional.contrastive_loss` that weight
         the candidates; unweighted here (``weight_logits`` must be None)."""
         if weight_logits is not None:
-            raise ValueError(f"{type(self).__name__} takes no weight_logits; "
-                             "use LabelAwareContrastiveLoss")
+            raise ValueError(
+                f"{type(self).__name__} takes no weight_logits; use LabelAwareContrastiveLoss"
+            )
         return {}
 
     def loss_and_batch(

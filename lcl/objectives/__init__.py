@@ -40,8 +40,9 @@ def get_objective(name: str) -> type[Objective]:
         raise ValueError(f"unknown objective {name!r}; use one of {', '.join(LOSSES)}")
     target = OBJECTIVES[name]
     if target is None:
-        raise ValueError(f"objective {name!r} trains no network (see lcl.probe); "
-                         "it has no Objective class")
+        raise ValueError(
+            f"objective {name!r} trains no network (see lcl.probe); it has no Objective class"
+        )
     module, _, cls = target.partition(":")
     return getattr(importlib.import_module(module), cls)
 

@@ -49,13 +49,18 @@ class Objective:
     def with_memory(self, loss: ContrastiveLoss) -> nn.Module:
         """``loss`` wrapped in the label-aware memory when ``--memory-size`` is set."""
         if self.config.memory_size > 0:
-            return ContrastiveMemory(loss, memory_size=self.config.memory_size,
-                                     start_step=self.config.memory_start_step)
+            return ContrastiveMemory(
+                loss, memory_size=self.config.memory_size, start_step=self.config.memory_start_step
+            )
         return loss
 
-    def loss_parts(self, logits: torch.Tensor, labels: torch.Tensor,
-                   features: torch.Tensor | None = None,
-                   weight_logits: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def loss_parts(
+        self,
+        logits: torch.Tensor,
+        labels: torch.Tensor,
+        features: torch.Tensor | None = None,
+        weight_logits: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         """The loss of a training batch.
 
         Inputs:

@@ -29,10 +29,15 @@ class LabelAware(Objective):
         return config.weighting == "network"
 
     def build_contrastive(self):
-        return self.with_memory(LabelAwareContrastiveLoss(
-            temperature=self.config.temperature, detach_weights=self.config.detach_weights))
+        return self.with_memory(
+            LabelAwareContrastiveLoss(
+                temperature=self.config.temperature, detach_weights=self.config.detach_weights
+            )
+        )
 
-    def loss_parts(self, logits, labels, features=None, weight_logits=None) -> dict[str, torch.Tensor]:
+    def loss_parts(
+        self, logits, labels, features=None, weight_logits=None
+    ) -> dict[str, torch.Tensor]:
         lam = self.config.lam
         ce = F.cross_entropy(logits.float(), labels)
         parts = {"loss_ce": ce}

@@ -19,7 +19,9 @@ class SupCon(Objective):
     def build_contrastive(self):
         return self.with_memory(SupConLoss(temperature=self.config.temperature))
 
-    def loss_parts(self, logits, labels, features=None, weight_logits=None) -> dict[str, torch.Tensor]:
+    def loss_parts(
+        self, logits, labels, features=None, weight_logits=None
+    ) -> dict[str, torch.Tensor]:
         lam = self.config.lam
         ce = F.cross_entropy(logits.float(), labels)
         contrastive = self.contrastive(features, labels)

@@ -30,7 +30,7 @@ one ordered list of sections that the page body and its navigation both read, an
 from lcl.report.analysis import cluster_order
 from lcl.report.build import build_report
 from lcl.report.loading import REQUIRED_FILES, ReportError, RunData, load_run
-from lcl.report.loading import align_runs as _align
+from lcl.report.loading import align_runs as _align  # noqa: F401  (its name before the package)
 
 __all__ = [
     "REQUIRED_FILES",

@@ -67,8 +67,11 @@ def loss_part_title(key: str) -> str:
 
 def is_loss_part(key: str, value: Any) -> bool:
     """A logged training-loss value: ``loss`` or ``loss_<part>``, a number."""
-    return ((key == "loss" or key.startswith("loss_")) and isinstance(value, (int, float))
-            and not isinstance(value, bool))
+    return (
+        (key == "loss" or key.startswith("loss_"))
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+    )
 
 
 def training_series(history: list[dict[str, Any]] | None) -> tuple[dict[str, Series], Series]:
@@ -113,7 +116,9 @@ def same_series(a: Series | None, b: Series) -> bool:
 def confusability_source(conf: dict[str, Any]) -> str:
     """Where a confusability map comes from, in words."""
     source = str(conf.get("source", "unknown source"))
-    pretty = {"weighting_network": "weighting network", "main_model": "main model"}.get(source, source)
+    pretty = {"weighting_network": "weighting network", "main_model": "main model"}.get(
+        source, source
+    )
     split = conf.get("split", "validation")
     return f"source: {pretty}, {split} split"
 
@@ -138,8 +143,14 @@ def project_2d(emb: np.ndarray, seed: int) -> np.ndarray:
     # the keyword was renamed in scikit-learn 1.5.
     iters = "max_iter" if "max_iter" in inspect.signature(TSNE).parameters else "n_iter"
     # Embeddings are L2-normalised, so euclidean ranks neighbours like cosine.
-    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto",
-                random_state=seed, **{iters: 750})
+    tsne = TSNE(
+        n_components=2,
+        perplexity=perplexity,
+        init="pca",
+        learning_rate="auto",
+        random_state=seed,
+        **{iters: 750},
+    )
     # One thread: on a busy or small machine OpenMP oversubscription made t-SNE
     # 3-15x slower (measured), and at <=2000 points one core is quick enough.
     with threadpool_limits(limits=1):

@@ -47,8 +47,12 @@ def build_report(
     out = Path(output_dir) if output_dir is not None else _default_output_dir(paths)
     out.mkdir(parents=True, exist_ok=True)
 
-    ctx = Context(runs=runs, order=cluster_order(runs[0].confusion), seed=seed,
-                  tsne_max_points=tsne_max_points)
+    ctx = Context(
+        runs=runs,
+        order=cluster_order(runs[0].confusion),
+        seed=seed,
+        tsne_max_points=tsne_max_points,
+    )
     shown = [sec for sec in SECTIONS if sec.shown(ctx)]
     bodies, images = [], []
     for sec in shown:
@@ -62,7 +66,9 @@ def build_report(
     title = "LCL report" + (f": {', '.join(datasets)}" if datasets else "")
     when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     nav = "".join(nav_link(sec.sid, sec.nav) for sec in shown)
-    doc = page(title, f"Label-aware contrastive loss · generated {when}", runs, nav, "".join(bodies))
+    doc = page(
+        title, f"Label-aware contrastive loss · generated {when}", runs, nav, "".join(bodies)
+    )
     report = out / "report.html"
     atomic_write_bytes(report, doc.encode("utf-8"))
     return report

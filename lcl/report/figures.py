@@ -53,8 +53,11 @@ def _class_colours(n: int) -> list:
         return list(colormaps["tab10"].colors[:n])
     if n <= 20:
         return list(colormaps["tab20"].colors[:n])
-    pool = (list(colormaps["tab20"].colors) + list(colormaps["tab20b"].colors)
-            + list(colormaps["tab20c"].colors))
+    pool = (
+        list(colormaps["tab20"].colors)
+        + list(colormaps["tab20b"].colors)
+        + list(colormaps["tab20c"].colors)
+    )
     if n <= len(pool):
         return pool[:n]
     return [colormaps["hsv"](i / n) for i in range(n)]
@@ -64,15 +67,21 @@ def _tick_font(n: int) -> float:
     return 10 if n <= 10 else 9 if n <= 20 else 8 if n <= 35 else 6
 
 
-def _heatmap(ax, matrix: np.ndarray, names: Sequence[str], cmap: str, vmax: float, xlabel: str,
-             ylabel: str):
+def _heatmap(
+    ax, matrix: np.ndarray, names: Sequence[str], cmap: str, vmax: float, xlabel: str, ylabel: str
+):
     n = len(names)
     im = ax.imshow(matrix, cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest", aspect="equal")
     ax.set_xticks(range(n))
     ax.set_yticks(range(n))
     font = _tick_font(n)
-    ax.set_xticklabels(names, rotation=90 if n > 12 else 50, ha="center" if n > 12 else "right",
-                       rotation_mode="default" if n > 12 else "anchor", fontsize=font)
+    ax.set_xticklabels(
+        names,
+        rotation=90 if n > 12 else 50,
+        ha="center" if n > 12 else "right",
+        rotation_mode="default" if n > 12 else "anchor",
+        fontsize=font,
+    )
     ax.set_yticklabels(names, fontsize=font)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -86,8 +95,15 @@ def _heatmap(ax, matrix: np.ndarray, names: Sequence[str], cmap: str, vmax: floa
                     continue
                 rgb = cmap_obj(v / vmax if vmax > 0 else 0)[:3]
                 dark = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] < 0.5
-                ax.text(j, i, f"{v:.2f}".lstrip("0") if v < 1 else "1", ha="center", va="center",
-                        fontsize=8 if n <= 10 else 6.5, color="white" if dark else "#222")
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.2f}".lstrip("0") if v < 1 else "1",
+                    ha="center",
+                    va="center",
+                    fontsize=8 if n <= 10 else 6.5,
+                    color="white" if dark else "#222",
+                )
     return im
 
 
@@ -119,10 +135,18 @@ def confusability(run: RunData, order: list[int]) -> bytes:
     vmax = float(np.nanmax(mat)) if mat.size else 1.0
     fig = new_figure(*_matrix_figsize(len(names)))
     ax = fig.add_subplot()
-    im = _heatmap(ax, mat, names, "Purples", vmax if vmax > 0 else 1.0,
-                  "Predicted class (mean probability)", "True class")
-    ax.set_title(f"{run.label}: confusability\n{confusability_source(run.confusability)}",
-                 fontsize=11)
+    im = _heatmap(
+        ax,
+        mat,
+        names,
+        "Purples",
+        vmax if vmax > 0 else 1.0,
+        "Predicted class (mean probability)",
+        "True class",
+    )
+    ax.set_title(
+        f"{run.label}: confusability\n{confusability_source(run.confusability)}", fontsize=11
+    )
     fig.colorbar(im, ax=ax, shrink=0.8, label="mean softmax probability")
     return png_bytes(fig)
 
@@ -131,8 +155,15 @@ def per_class_f1(runs: list[RunData], order: list[int]) -> bytes:
     """Per-class test F1 of every run and, for several runs, the difference from the first."""
     names = [runs[0].label_names[i] for i in order]
     n = len(names)
-    f1 = np.array([[float(r.metrics["test"]["per_class"].get(name, {}).get("f1", np.nan))
-                    for name in names] for r in runs])
+    f1 = np.array(
+        [
+            [
+                float(r.metrics["test"]["per_class"].get(name, {}).get("f1", np.nan))
+                for name in names
+            ]
+            for r in runs
+        ]
+    )
     k = len(runs)
     height = min(max(0.22 * n * max(1.0, 0.55 * k) + 1.6, 3.5), 22.0)
     fig = new_figure(11.0 if k > 1 else 8.0, height)
@@ -160,8 +191,14 @@ def per_class_f1(runs: list[RunData], order: list[int]) -> bytes:
             diff = f1[r_i] - f1[0]
             offset = (r_i - 1 - (k - 2) / 2) * bar_d
             colours = ["#2e9d57" if d >= 0 else "#d0473d" for d in np.nan_to_num(diff)]
-            ax_diff.barh(y + offset, diff, height=bar_d, color=colours,
-                         edgecolor=run_colour(r_i) if k > 2 else "none", linewidth=1.2)
+            ax_diff.barh(
+                y + offset,
+                diff,
+                height=bar_d,
+                color=colours,
+                edgecolor=run_colour(r_i) if k > 2 else "none",
+                linewidth=1.2,
+            )
         lim = float(np.nanmax(np.abs(f1[1:] - f1[0]))) if np.isfinite(f1).any() else 0.1
         lim = max(lim * 1.1, 0.05)
         ax_diff.set_xlim(-lim, lim)
@@ -193,16 +230,30 @@ def embeddings_tsne(run: RunData, max_points: int, seed: int) -> bytes:
         mask = labels == c
         if not mask.any():
             continue
-        ax.scatter(coords[mask, 0], coords[mask, 1], s=14 if len(coords) > 500 else 24,
-                   color=colours[c], label=names[c], alpha=0.8, linewidths=0)
+        ax.scatter(
+            coords[mask, 0],
+            coords[mask, 1],
+            s=14 if len(coords) > 500 else 24,
+            color=colours[c],
+            label=names[c],
+            alpha=0.8,
+            linewidths=0,
+        )
     ax.set_xticks([])
     ax.set_yticks([])
     total = len(run.embeddings)
     shown = f"{len(coords)} of {total}" if len(coords) < total else f"{len(coords)}"
     ax.set_title(f"{run.label}: t-SNE of test embeddings ({shown} points)", fontsize=11)
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=_tick_font(n),
-              ncols=legend_cols, frameon=False, markerscale=1.3, handletextpad=0.3,
-              columnspacing=0.8)
+    ax.legend(
+        loc="center left",
+        bbox_to_anchor=(1.01, 0.5),
+        fontsize=_tick_font(n),
+        ncols=legend_cols,
+        frameon=False,
+        markerscale=1.3,
+        handletextpad=0.3,
+        columnspacing=0.8,
+    )
     return png_bytes(fig)
 
 
@@ -212,8 +263,9 @@ def training_curves(runs: list[RunData]) -> bytes:
     series = [training_series(r.history) for r in runs]
     panels: list[tuple[str, str]] = []
     for key in loss_part_keys([s[0] for s in series]):
-        if key == "loss_ce" and all(same_series(s[0].get("loss"), s[0]["loss_ce"])
-                                    for s in series if key in s[0]):
+        if key == "loss_ce" and all(
+            same_series(s[0].get("loss"), s[0]["loss_ce"]) for s in series if key in s[0]
+        ):
             continue  # plain CE runs only: the CE part is the total loss, skip the duplicate panel
         panels.append((key, loss_part_title(key)))
     panels.append(("val", "Validation accuracy"))
@@ -231,8 +283,15 @@ def training_curves(runs: list[RunData]) -> bytes:
                     if best is not None:
                         hits = [i for i, e in enumerate(vx) if round(e) == int(best)]
                         if hits:
-                            ax.plot(vx[hits[-1]], vy[hits[-1]], marker="*", markersize=13,
-                                    color=colour, markeredgecolor="black", linestyle="none")
+                            ax.plot(
+                                vx[hits[-1]],
+                                vy[hits[-1]],
+                                marker="*",
+                                markersize=13,
+                                color=colour,
+                                markeredgecolor="black",
+                                linestyle="none",
+                            )
             elif key in losses:
                 xs, ys = losses[key]
                 ax.plot(xs, ys, color=colour, linewidth=1.3, label=run.label)
@@ -241,14 +300,27 @@ def training_curves(runs: list[RunData]) -> bytes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if not ax.has_data():
-            ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes,
-                    color="#888")
-    for ax in axes[len(panels):]:
+            ax.text(
+                0.5,
+                0.5,
+                "not logged",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color="#888",
+            )
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
     if not handles:
         handles, labels = axes[len(panels) - 1].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside upper center", ncols=min(len(runs), 4),
-                   fontsize=9, frameon=False)
+        fig.legend(
+            handles,
+            labels,
+            loc="outside upper center",
+            ncols=min(len(runs), 4),
+            fontsize=9,
+            frameon=False,
+        )
     return png_bytes(fig)

@@ -101,8 +101,11 @@ def headline_table(runs: list[RunData]) -> str:
         for split, key, _, kind in HEADLINE:
             a = (runs[0].metrics.get(split) or {}).get(key)
             b = (run.metrics.get(split) or {}).get(key)
-            text = _fmt_delta_pp(a, b) if kind == "pct" else (
-                f"{float(b) - float(a):+.3f}" if a is not None and b is not None else "–")
+            text = (
+                _fmt_delta_pp(a, b)
+                if kind == "pct"
+                else (f"{float(b) - float(a):+.3f}" if a is not None and b is not None else "–")
+            )
             cls = ""
             if text.startswith("+") and kind == "pct" and not text.startswith("+0.00"):
                 cls = " class='up'"

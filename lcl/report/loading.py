@@ -125,7 +125,8 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
         raise ReportError(f"{path} is not a directory")
     trained = _trained(path)
     missing = [
-        name for name in REQUIRED_FILES
+        name
+        for name in REQUIRED_FILES
         if not (path / name).is_file() and (trained or name != HISTORY_FILE)
     ]
     if missing:
@@ -192,10 +193,15 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
         history=history,
         confusability=conf,
         embeddings=np.asarray(embeddings, dtype=np.float64),
-        confusion=_reindex(metrics["test"]["confusion_matrix"], names, names,
-                           f"{path}/{METRICS_FILE} confusion_matrix"),
-        confusability_matrix=_reindex(conf["matrix"], conf_names, names,
-                                      f"{path}/{CONFUSABILITY_FILE} matrix"),
+        confusion=_reindex(
+            metrics["test"]["confusion_matrix"],
+            names,
+            names,
+            f"{path}/{METRICS_FILE} confusion_matrix",
+        ),
+        confusability_matrix=_reindex(
+            conf["matrix"], conf_names, names, f"{path}/{CONFUSABILITY_FILE} matrix"
+        ),
         true_idx=true_idx,
     )
 
@@ -212,8 +218,9 @@ def align_runs(runs: list[RunData]) -> None:
         if run.label_names == ref:
             continue
         run.confusion = _reindex(run.confusion, run.label_names, ref, "confusion matrix")
-        run.confusability_matrix = _reindex(run.confusability_matrix, run.label_names, ref,
-                                            "confusability")
+        run.confusability_matrix = _reindex(
+            run.confusability_matrix, run.label_names, ref, "confusability"
+        )
         remap = np.array([ref.index(n) for n in run.label_names], dtype=int)
         run.true_idx = remap[run.true_idx]
         run.label_names = list(ref)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Union
 
 from lcl.report import figures
 from lcl.report.analysis import confusability_source, row_normalise
@@ -50,7 +49,7 @@ class Context:
         return not self.multi or len(self.names) > 15
 
 
-Text = Union[str, Callable[[Context], str]]
+Text = str | Callable[[Context], str]
 
 
 @dataclass(frozen=True)
@@ -95,9 +94,11 @@ def _summary_intro(ctx: Context) -> str:
 
 
 def _order_intro(ctx: Context) -> str:
-    return ("Classes are ordered by hierarchical clustering of the confusion rows"
-            + (f" of {esc(ctx.runs[0].label)}, shared by all runs" if ctx.multi else "")
-            + ", so confusable classes sit together.")
+    return (
+        "Classes are ordered by hierarchical clustering of the confusion rows"
+        + (f" of {esc(ctx.runs[0].label)}, shared by all runs" if ctx.multi else "")
+        + ", so confusable classes sit together."
+    )
 
 
 def _confusion_caption(ctx: Context, run: RunData) -> str:
@@ -105,53 +106,117 @@ def _confusion_caption(ctx: Context, run: RunData) -> str:
 
 
 def _confusability_caption(ctx: Context, run: RunData) -> str:
-    return (esc(confusability_source(run.confusability).capitalize()) + ". "
-            + confusion_caption(run.confusability_matrix, ctx.names, lambda v: f"{v:.2f}"))
+    return (
+        esc(confusability_source(run.confusability).capitalize())
+        + ". "
+        + confusion_caption(run.confusability_matrix, ctx.names, lambda v: f"{v:.2f}")
+    )
 
 
 SECTIONS: list[Section] = [
-    Section("summary", "Summary", "Summary", _summary_intro,
-            body=lambda ctx: table_wrap(headline_table(ctx.runs))),
-    Section("confusion", "Confusion", "Confusion matrix (test)", _order_intro,
-            FigureSpec("confusion_matrix", lambda ctx, run: figures.confusion_matrix(run, ctx.order),
-                       "Confusion matrix of {label}", caption=_confusion_caption)),
-    Section("f1", "Per-class F1", "Per-class F1 (test)",
-            lambda ctx: "Bars follow the confusion-matrix class order."
-            + (" Right: difference in F1 from the first run (green = better)." if ctx.multi else ""),
-            FigureSpec("per_class_f1", lambda ctx: figures.per_class_f1(ctx.runs, ctx.order),
-                       "Per-class F1", per_run=False)),
-    Section("confusability", "Confusability", "Class confusability",
-            "Mean softmax over validation texts of each true class, from the network that supplies "
-            "the LCL weights (or the main model when there is none).",
-            FigureSpec("confusability", lambda ctx, run: figures.confusability(run, ctx.order),
-                       "Confusability map of {label}", caption=_confusability_caption)),
-    Section("embeddings", "Embeddings", "Test embeddings (t-SNE)",
-            lambda ctx: "L2-normalised contrastive features, coloured by true class; t-SNE with "
-            f"random_state={ctx.seed}, at most {ctx.tsne_max_points} points per run.",
-            FigureSpec("embeddings_tsne",
-                       lambda ctx, run: figures.embeddings_tsne(run, ctx.tsne_max_points, ctx.seed),
-                       "t-SNE of test embeddings of {label}")),
-    Section("training", "Training", "Training curves",
-            "Loss parts per logged step; validation accuracy per epoch "
-            "(★ = best epoch, the checkpoint that was evaluated on test).",
-            FigureSpec("training_curves", lambda ctx: figures.training_curves(ctx.runs),
-                       "Training curves", per_run=False),
-            shown=lambda ctx: any(run.history is not None for run in ctx.runs)),
-    Section("config", "Configuration", "Configuration",
-            body=lambda ctx: table_wrap(config_table(ctx.runs))),
+    Section(
+        "summary",
+        "Summary",
+        "Summary",
+        _summary_intro,
+        body=lambda ctx: table_wrap(headline_table(ctx.runs)),
+    ),
+    Section(
+        "confusion",
+        "Confusion",
+        "Confusion matrix (test)",
+        _order_intro,
+        FigureSpec(
+            "confusion_matrix",
+            lambda ctx, run: figures.confusion_matrix(run, ctx.order),
+            "Confusion matrix of {label}",
+            caption=_confusion_caption,
+        ),
+    ),
+    Section(
+        "f1",
+        "Per-class F1",
+        "Per-class F1 (test)",
+        lambda ctx: (
+            "Bars follow the confusion-matrix class order."
+            + (" Right: difference in F1 from the first run (green = better)." if ctx.multi else "")
+        ),
+        FigureSpec(
+            "per_class_f1",
+            lambda ctx: figures.per_class_f1(ctx.runs, ctx.order),
+            "Per-class F1",
+            per_run=False,
+        ),
+    ),
+    Section(
+        "confusability",
+        "Confusability",
+        "Class confusability",
+        "Mean softmax over validation texts of each true class, from the network that supplies "
+        "the LCL weights (or the main model when there is none).",
+        FigureSpec(
+            "confusability",
+            lambda ctx, run: figures.confusability(run, ctx.order),
+            "Confusability map of {label}",
+            caption=_confusability_caption,
+        ),
+    ),
+    Section(
+        "embeddings",
+        "Embeddings",
+        "Test embeddings (t-SNE)",
+        lambda ctx: (
+            "L2-normalised contrastive features, coloured by true class; t-SNE with "
+            f"random_state={ctx.seed}, at most {ctx.tsne_max_points} points per run."
+        ),
+        FigureSpec(
+            "embeddings_tsne",
+            lambda ctx, run: figures.embeddings_tsne(run, ctx.tsne_max_points, ctx.seed),
+            "t-SNE of test embeddings of {label}",
+        ),
+    ),
+    Section(
+        "training",
+        "Training",
+        "Training curves",
+        "Loss parts per logged step; validation accuracy per epoch "
+        "(★ = best epoch, the checkpoint that was evaluated on test).",
+        FigureSpec(
+            "training_curves",
+            lambda ctx: figures.training_curves(ctx.runs),
+            "Training curves",
+            per_run=False,
+        ),
+        shown=lambda ctx: any(run.history is not None for run in ctx.runs),
+    ),
+    Section(
+        "config",
+        "Configuration",
+        "Configuration",
+        body=lambda ctx: table_wrap(config_table(ctx.runs)),
+    ),
 ]
 
 
 def render_figures(spec: FigureSpec, ctx: Context) -> list[Image]:
     """The images of one figure section, in run order."""
+
     def filename(run: RunData | None) -> str:
-        return f"{spec.stem}_{run.slug}.png" if (ctx.multi and run is not None) else f"{spec.stem}.png"
+        return (
+            f"{spec.stem}_{run.slug}.png" if (ctx.multi and run is not None) else f"{spec.stem}.png"
+        )
 
     if not spec.per_run:
         return [Image(filename(None), spec.render(ctx), "", spec.alt)]
-    return [Image(filename(run), spec.render(ctx, run),
-                  spec.caption(ctx, run) if spec.caption else "",
-                  spec.alt.format(label=run.label)) for run in ctx.runs]
+    return [
+        Image(
+            filename(run),
+            spec.render(ctx, run),
+            spec.caption(ctx, run) if spec.caption else "",
+            spec.alt.format(label=run.label),
+        )
+        for run in ctx.runs
+    ]
 
 
 def render_body(sec: Section, ctx: Context) -> tuple[str, list[Image]]:
