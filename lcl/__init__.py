@@ -7,10 +7,11 @@
 Heavy imports (torch, transformers) happen on first use, so ``lcl --help`` is quick.
 """
 
+from lcl.errors import LCLError
 from lcl.training_args import ConfigError, TrainConfig
 
 __version__ = "0.1.0"
-__all__ = ["TrainConfig", "ConfigError", "train", "evaluate", "predict", "__version__"]
+__all__ = ["TrainConfig", "ConfigError", "LCLError", "train", "evaluate", "predict", "__version__"]
 
 
 def __getattr__(name: str):

@@ -1,7 +1,10 @@
 """``lcl`` command line: a thin layer over the Python API (train, evaluate, predict, report, study).
 
 Errors a user can cause (bad flag, unknown dataset, missing file, unknown model) print one line
-on stderr and exit with status 2; nothing is left half-written.
+on stderr and exit with status 2; nothing is left half-written. Those are exactly the
+:class:`~lcl.errors.LCLError` subclasses and the ``OSError`` of a file the user named (not
+found, not permitted, a folder where a file was expected); anything else is a bug and shows its
+traceback.
 """
 
 from __future__ import annotations
@@ -13,9 +16,12 @@ import sys
 import typing
 from pathlib import Path
 
+from lcl.errors import LCLError, UsageError
 from lcl.training_args import TrainConfig
 
 EXIT_USAGE = 2
+# OSErrors about a path the user gave (they carry its file name): one line, like an LCLError
+USER_PATH_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 
 
 def _flag(name: str) -> str:
@@ -175,7 +181,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         with handle:
             texts += [line.rstrip("\n") for line in handle if line.strip()]
     if not texts:
-        raise ValueError("no texts to classify: give them as arguments or with --input FILE")
+        raise UsageError("no texts to classify: give them as arguments or with --input FILE")
     for row in predict(args.model, texts, batch_size=args.batch_size):
         print(json.dumps({k: row[k] for k in ("text", "label", "score")}, ensure_ascii=False))
     return 0
@@ -240,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lcl: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError) as err:  # user-facing errors: one line, no traceback
+    except (LCLError, *USER_PATH_ERRORS) as err:
+        if not isinstance(err, LCLError) and err.filename is None:
+            raise  # an OSError about no file of the user's: a bug, show it
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         print(f"lcl: error: {message}", file=sys.stderr)
         return EXIT_USAGE

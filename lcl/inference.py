@@ -11,8 +11,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from lcl.errors import LCLError
 from lcl.metrics import classification_metrics
-from lcl.modeling import load_classifier, load_tokenizer, pool
+from lcl.modeling import load_classifier, load_tokenizer
+from lcl.pooled_model import contrastive_feature
 
 
 @torch.no_grad()
@@ -35,8 +37,7 @@ def run_classifier(model, tokenizer, texts: list[str], batch_size: int = 64, max
         out = model(**enc, output_hidden_states=pooling is not None)
         probs[idx] = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
         if pooling is not None:
-            f = torch.nn.functional.normalize(
-                pool(out.hidden_states[-1], enc["attention_mask"], pooling).float(), dim=-1)
+            f = contrastive_feature(out.hidden_states[-1], enc["attention_mask"], pooling)
             if feats is None:
                 feats = np.zeros((len(texts), f.shape[1]), dtype=np.float32)
             feats[idx] = f.cpu().numpy()
@@ -71,8 +72,12 @@ def predict(model: str | Path | Classifier, texts: list[str], batch_size: int = 
     return rows
 
 
-class LabelMismatchError(ValueError):
+class LabelMismatchError(LCLError, ValueError):
     """The dataset has labels the model was not trained on."""
+
+
+class UnknownSplitError(LCLError, ValueError):
+    """The dataset has no split of the name asked for."""
 
 
 def evaluate(model: str | Path | Classifier, dataset: str, split: str = "test",
@@ -83,7 +88,7 @@ def evaluate(model: str | Path | Classifier, dataset: str, split: str = "test",
     clf = model if isinstance(model, Classifier) else Classifier(model)
     ds = load_dataset(dataset, data_dir=data_dir, **load_kwargs)
     if split not in ds:
-        raise ValueError(f"dataset {dataset!r} has no split {split!r} (has: {', '.join(ds)})")
+        raise UnknownSplitError(f"dataset {dataset!r} has no split {split!r} (has: {', '.join(ds)})")
     part = ds[split]
     names = part.features["label"].names
     missing = [n for n in names if n not in clf.label_names]

@@ -1,9 +1,11 @@
-"""The networks: a main classifier, an optional weighting network, and the objective that joins them.
+"""The networks: a main classifier, an optional weighting network, and the model that joins
+them under an objective (:mod:`lcl.objectives`).
 
-The main network is ``AutoModelForSequenceClassification`` with its architecture-native head;
-its contrastive feature is the L2-normalised last-layer ``[CLS]`` vector (or masked mean). The
-weighting network (LCL only) is a second classifier that gives each anchor a probability per
-class; it is trained with its own λ·CE and used only in training.
+The main network is ``AutoModelForSequenceClassification`` with its architecture-native head
+(or a pooled head); its contrastive feature is the L2-normalised last-layer ``[CLS]`` vector (or
+masked mean), :func:`~lcl.pooled_model.contrastive_feature`. The weighting network (LCL only)
+is a second classifier that gives each anchor a probability per class; it is trained with its
+own λ·CE and used only in training.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from torch import nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 from transformers.utils import logging as hf_logging
 
-from lcl.losses import ContrastiveMemory, LabelAwareContrastiveLoss, SupConLoss
+from lcl.errors import LCLError
+from lcl.objectives import build_objective, get_objective
 from lcl.pooled_model import ARCHITECTURE as POOLED_ARCHITECTURE
-from lcl.pooled_model import PooledEncoderForSequenceClassification, masked_pool
+from lcl.pooled_model import PooledEncoderForSequenceClassification, contrastive_feature
 from lcl.training_args import TrainConfig
 
 MODEL_ALIASES = {
@@ -31,7 +34,7 @@ MODEL_ALIASES = {
 }
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(LCLError, ValueError):
     """An encoder could not be found locally nor on the Hugging Face Hub."""
 
 
@@ -166,11 +169,9 @@ def export_encoder(name: str, output: str | Path, dtype: str = "float16") -> Pat
     return Path(output)
 
 
-pool = masked_pool  # (N, L, H) last hidden states -> (N, H) feature, before normalisation
-
-
 class LCLModel(nn.Module):
-    """Main classifier + (for ``loss='lcl', weighting='network'``) the weighting network.
+    """Main classifier + (when the objective wants one, e.g. ``loss='lcl', weighting='network'``)
+    the weighting network, trained with the objective of ``config.loss`` (:mod:`lcl.objectives`).
 
     ``forward(input_ids, attention_mask, labels)`` returns a dict with ``loss``, ``logits`` and,
     in training, ``loss_parts`` (detached scalars for logging). In eval mode only CE is computed.
@@ -184,24 +185,16 @@ class LCLModel(nn.Module):
         self.pooling = resolve_pooling(config.pooling, config.model)
         self.classifier = classifier
         self.weighting = weighting
-        if config.loss == "lcl":
-            contrastive = LabelAwareContrastiveLoss(temperature=config.temperature,
-                                                    detach_weights=config.detach_weights)
-        elif config.loss == "scl":
-            contrastive = SupConLoss(temperature=config.temperature)
-        else:
-            contrastive = None
-        if contrastive is not None and config.memory_size > 0:
-            contrastive = ContrastiveMemory(contrastive, memory_size=config.memory_size,
-                                            start_step=config.memory_start_step)
-        self.contrastive = contrastive
+        self.objective = build_objective(config)
+        # registered here, so its buffers (a memory queue) are in state_dict as contrastive.*
+        self.contrastive = self.objective.contrastive
 
     @classmethod
-    def from_config(cls, config: TrainConfig, label_names: list[str]) -> "LCLModel":
+    def from_config(cls, config: TrainConfig, label_names: list[str]) -> LCLModel:
         pooling = resolve_pooling(config.pooling, config.model)
         classifier = load_classifier(config.model, label_names, config.head, pooling)
         weighting = None
-        if config.loss == "lcl" and config.weighting == "network":
+        if get_objective(config.loss).needs_weighting_network(config):
             weighting = load_classifier(config.weighting_model or config.model, label_names,
                                         config.head, pooling)
         model = cls(config, classifier, weighting)
@@ -212,7 +205,7 @@ class LCLModel(nn.Module):
         return model
 
     def features(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return F.normalize(pool(hidden, attention_mask, self.pooling).float(), dim=-1)
+        return contrastive_feature(hidden, attention_mask, self.pooling)
 
     def heads(self) -> list[nn.Linear]:
         """The pooled heads (main, then weighting network) that ``--head-init probe`` sets."""
@@ -221,33 +214,23 @@ class LCLModel(nn.Module):
 
     def forward(self, input_ids, attention_mask, labels=None, token_type_ids=None):
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
-        want_features = self.training and self.contrastive is not None
+        objective = self.objective
+        want_features = self.training and objective.uses_features
         out = self.classifier(input_ids=input_ids, attention_mask=attention_mask,
                               output_hidden_states=want_features, **extra)
         logits = out.logits
         if labels is None:
             return {"logits": logits}
-        ce = F.cross_entropy(logits.float(), labels)
-        if not self.training or self.contrastive is None:
+        if not self.training:
+            ce = F.cross_entropy(logits.float(), labels)
             return {"loss": ce, "logits": logits, "loss_parts": {"loss_ce": ce.detach()}}
 
-        lam = self.train_config.lam
-        feats = self.features(out.hidden_states[-1], attention_mask)
-        parts = {"loss_ce": ce.detach()}
-        if self.train_config.loss == "scl":
-            contrastive = self.contrastive(feats, labels)
-            loss = lam * ce + (1 - lam) * contrastive
-        else:
-            if self.weighting is not None:
-                w_logits = self.weighting(input_ids=input_ids, attention_mask=attention_mask,
-                                          **extra).logits
-                weighting_ce = F.cross_entropy(w_logits.float(), labels)
-                parts["loss_weighting_ce"] = weighting_ce.detach()
-            else:  # weighting: self — the main model's own, detached, belief
-                w_logits, weighting_ce = logits.detach(), None
-            contrastive = self.contrastive(feats, labels, w_logits)
-            loss = lam * ce + (1 - lam) * contrastive
-            if weighting_ce is not None:
-                loss = loss + lam * weighting_ce
-        parts["loss_contrastive"] = contrastive.detach()
-        return {"loss": loss, "logits": logits, "loss_parts": parts}
+        feats = self.features(out.hidden_states[-1], attention_mask) if want_features else None
+        w_logits = None
+        if objective.uses_weights and self.weighting is not None:
+            w_logits = self.weighting(input_ids=input_ids, attention_mask=attention_mask,
+                                      **extra).logits
+        parts = objective.loss_parts(logits, labels, feats, w_logits)
+        loss = parts.pop("loss")
+        return {"loss": loss, "logits": logits,
+                "loss_parts": {key: value.detach() for key, value in parts.items()}}

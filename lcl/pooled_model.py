@@ -36,6 +36,12 @@ def masked_pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str
     return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
 
+def contrastive_feature(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """The contrastive feature: (N, L, H) last hidden states -> (N, H) pooled, float32,
+    L2-normalised. The one definition used in training, inference, the probe and the pooled head."""
+    return F.normalize(masked_pool(hidden, attention_mask, pooling).float(), dim=-1)
+
+
 class PooledEncoderForSequenceClassification(PreTrainedModel):
     """``logits = W · normalize(pool(encoder(x))) + b``; the config is the encoder's own, plus
     ``lcl_pooling`` (``mean`` or ``cls``), ``num_labels``, ``id2label`` and ``label2id``."""
@@ -58,7 +64,7 @@ class PooledEncoderForSequenceClassification(PreTrainedModel):
 
     @classmethod
     def from_encoder(cls, name_or_path: str, label_names: list[str], pooling: str = "mean",
-                     **kwargs) -> "PooledEncoderForSequenceClassification":
+                     **kwargs) -> PooledEncoderForSequenceClassification:
         """A new classifier on a pre-trained encoder (the head starts at random)."""
         config = AutoConfig.from_pretrained(name_or_path)
         encoder = AutoModel.from_pretrained(name_or_path, config=config, **kwargs)
@@ -91,8 +97,7 @@ class PooledEncoderForSequenceClassification(PreTrainedModel):
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
                            output_hidden_states=output_hidden_states, **extra)
-        pooled = masked_pool(out.last_hidden_state, attention_mask, self.pooling)
-        return F.normalize(pooled.float(), dim=-1), out
+        return contrastive_feature(out.last_hidden_state, attention_mask, self.pooling), out
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None,
                 output_hidden_states=None, return_dict=None, **_ignored):

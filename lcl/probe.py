@@ -78,7 +78,7 @@ def encode(model_name: str, texts: list[str], pooling: str, max_length: int = 12
 
     from lcl.io import atomic_save_npy
     from lcl.modeling import _load, load_tokenizer, resolve_model_name
-    from lcl.pooled_model import masked_pool
+    from lcl.pooled_model import contrastive_feature
 
     resolved = Path(resolve_model_name(model_name))
     key = hashlib.sha256("\n".join([
@@ -97,8 +97,7 @@ def encode(model_name: str, texts: list[str], pooling: str, max_length: int = 12
         enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                         max_length=max_length, return_tensors="pt")
         hidden = encoder(**enc).last_hidden_state
-        pooled = masked_pool(hidden, enc["attention_mask"], pooling)
-        feats[idx] = torch.nn.functional.normalize(pooled.float(), dim=-1).numpy()
+        feats[idx] = contrastive_feature(hidden, enc["attention_mask"], pooling).numpy()
     if cache:
         atomic_save_npy(path, feats)
     return feats

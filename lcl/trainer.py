@@ -30,6 +30,7 @@ from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from lcl.data import add_views, load_dataset
+from lcl.errors import LCLError
 from lcl.inference import run_classifier
 from lcl.io import atomic_save_npy, atomic_write_json, atomic_write_jsonl, atomic_write_text
 from lcl.metrics import classification_metrics, trainer_metrics
@@ -42,7 +43,7 @@ RUN_FILES = ("metrics.json", "config.yaml", "predictions.jsonl", "history.json",
              "confusability.json", "test_embeddings.npy", "model", "tensorboard", "checkpoints")
 
 
-class RunExistsError(FileExistsError):
+class RunExistsError(LCLError, FileExistsError):
     """The output folder already holds a finished run."""
 
 

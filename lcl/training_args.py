@@ -24,7 +24,9 @@ from typing import Any, Literal
 
 import yaml
 
-LOSSES = ("ce", "scl", "lcl", "probe")
+from lcl.errors import LCLError
+from lcl.objectives import LOSSES  # the objective registry: its names, nothing heavy
+
 WEIGHTINGS = ("network", "self")
 POOLINGS = ("auto", "cls", "mean")
 HEADS = ("native", "pooled")
@@ -32,7 +34,7 @@ HEAD_INITS = ("random", "probe")
 VIEWS = ("synonym", "dropout")
 
 
-class ConfigError(ValueError):
+class ConfigError(LCLError, ValueError):
     """A configuration value is missing, unknown or out of range."""
 
 
@@ -110,7 +112,7 @@ class TrainConfig:
         "help": "set every dropout probability of the encoders (default: the checkpoint's)"})
     max_length: int = field(default=128, metadata={"help": "truncate texts to this many tokens"})
     # objective
-    loss: Literal["ce", "scl", "lcl", "probe"] = field(default="lcl", metadata={
+    loss: Literal[LOSSES] = field(default="lcl", metadata={
         "help": "ce: cross-entropy; scl: λ·CE + (1−λ)·SupCon; lcl: λ·CE + (1−λ)·LCL + "
                 "λ·CE(weighting); probe: no fine-tuning, logistic regression on frozen features"})
     weighting: Literal["network", "self"] = field(default="network", metadata={
@@ -209,7 +211,7 @@ class TrainConfig:
         return [f.name for f in fields(cls)]
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         unknown = sorted(set(values) - set(cls.field_names()))
         if unknown:
             raise ConfigError(f"unknown configuration key(s): {', '.join(unknown)}")
@@ -219,7 +221,7 @@ class TrainConfig:
             raise ConfigError(f"invalid configuration: {err}") from None
 
     @classmethod
-    def from_yaml(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> TrainConfig:
         """Read a YAML file; ``overrides`` (e.g. CLI flags the user gave) win over its values."""
         values = read_yaml_mapping(path)
         values.update(overrides)

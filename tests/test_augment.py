@@ -6,8 +6,7 @@ import time
 
 import pytest
 
-from lcl.data import add_views, load_dataset
-from lcl.data import augment
+from lcl.data import add_views, augment, load_dataset
 from lcl.data.augment import WordNetNotFoundError, make_views, synonym_view, synonym_views
 from lcl.data.wordnet import find_wordnet_dir, load_lexicon
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from lcl.data import DATASETS, DataError, DatasetNotFoundError, load_dataset
+from lcl.data import DATASETS, DataError, DatasetNotFoundError, UnknownDatasetError, load_dataset
+from lcl.data.empathetic_dialogues import EMOTIONS as ED_EMOTIONS
+from lcl.data.empathetic_dialogues import SUBSETS
 from lcl.data.registry import DatasetInfo
-from lcl.data import UnknownDatasetError
-from lcl.data.empathetic_dialogues import EMOTIONS as ED_EMOTIONS, SUBSETS
 
 SIZES = {
     "empathetic_dialogues": (19533, 2770, 2547, 32),

@@ -50,7 +50,7 @@ def _write_data(root: Path) -> Path:
         with open(root / f"{split}.csv", "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(["text", "label"])
-            for i in range(n):
+            for _ in range(n):
                 label = names[k % 3]
                 word = LABELS[label][(k // 3) % 4]
                 writer.writerow([f"i was {word} about the {THINGS[k % len(THINGS)]} on day {k}", label])

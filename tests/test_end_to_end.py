@@ -87,7 +87,7 @@ def test_finished_run_is_not_overwritten(trained_run, data_dir, capsys):
 
 
 def test_report_of_the_real_run(trained_run, tmp_path, capsys):
-    from test_report import check_report, check_screenshot, find_chromium, render_screenshot
+    from helpers import check_report, check_screenshot, find_chromium, render_screenshot
 
     run, metrics = trained_run
     assert main(["report", str(run), "--output-dir", str(tmp_path / "report")]) == 0

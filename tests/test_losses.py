@@ -31,7 +31,7 @@ def reference_loss(features, labels, weight_logits, tau, cand_features=None, can
     total, count = 0.0, 0
     for i in range(len(labels)):
         def weight(j):
-            return 1.0 if w is None else w[i, int(cy[j])]
+            return 1.0 if w is None else w[i, int(cy[j])]  # noqa: B023 (used in this iteration)
         others = [j for j in range(len(cy)) if j != self_index[i]]
         positives = [p for p in others if int(cy[p]) == int(labels[i])]
         if not positives:

@@ -22,7 +22,7 @@ def reference(f, y, logits, tau, mem_z, mem_y):
         pos = [p for p in others if cy[p] == y[i]]
         if not pos:
             continue
-        wt = (lambda j: 1.0) if w is None else (lambda j: w[i, cy[j]])
+        wt = (lambda j: 1.0) if w is None else (lambda j: w[i, cy[j]])  # noqa: B023 (used here)
         s = {j: z[i] @ cz[j] / tau for j in others}
         log_den = torch.log(sum(wt(a) * torch.exp(s[a]) for a in others))
         losses.append(-sum(wt(p) * (s[p] - log_den) for p in pos) / len(pos))

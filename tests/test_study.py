@@ -57,8 +57,8 @@ def test_run_writes_results_and_skips_finished_cells(study_file, tmp_path, monke
 
     # a second study shares the finished ce cells through a variant's output_dir template
     shared = tmp_path / "shared.yaml"
-    shared.write_text(STUDY.replace("ce: {loss: ce}", "ce: {loss: ce, output_dir: '%s/{dataset}/{variant}/seed{seed}'}"
-                                    % out).replace("  lcl: {loss: lcl}\n", ""))
+    shared.write_text(STUDY.replace("ce: {loss: ce}", "ce: {loss: ce, output_dir: '" + str(out)
+                                    + "/{dataset}/{variant}/seed{seed}'}").replace("  lcl: {loss: lcl}\n", ""))
     study = run_study(shared, output_dir=tmp_path / "other")
     assert study.cells[1].run_dir == out / "demo" / "ce" / "seed1"
     rows = list(csv.DictReader((tmp_path / "other" / "results.csv").open()))

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import datasets
 
+from lcl.errors import LCLError
+
 from .augment import add_views
 from .registry import (
     CUSTOM_KINDS,
@@ -32,7 +34,7 @@ __all__ = [
 ]
 
 
-class UnknownDatasetError(ValueError):
+class UnknownDatasetError(LCLError, ValueError):
     """The name is neither a built-in dataset nor ``csv:``/``tsv:``/``jsonl:`` PATH."""
 
 

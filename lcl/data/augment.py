@@ -28,8 +28,8 @@ import math
 import os
 import random
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import datasets
 

@@ -11,22 +11,24 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import datasets
+
+from lcl.errors import LCLError
 
 logger = logging.getLogger("lcl.data")
 
 SPLITS = ("train", "validation", "test")
 
 
-class DataError(ValueError):
+class DataError(LCLError, ValueError):
     """A data file exists but cannot be used (bad encoding, column, label, line)."""
 
 
-class DatasetNotFoundError(ValueError):
+class DatasetNotFoundError(LCLError, ValueError):
     """Neither the local files nor a Hugging Face Hub copy of a dataset could be loaded."""
 
 

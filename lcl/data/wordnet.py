@@ -18,6 +18,8 @@ import os
 import re
 from pathlib import Path
 
+from lcl.errors import LCLError
+
 POS_FILES = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
 REQUIRED = tuple(f"data.{f}" for f in POS_FILES.values())
 
@@ -33,8 +35,8 @@ _RULES = {
 _ADJ_MARKER = re.compile(r"\([a-z]+\)$")  # "(a)", "(p)", "(ip)" after some adjectives
 
 
-class WordNetNotFoundError(RuntimeError):
-    pass
+class WordNetNotFoundError(LCLError, RuntimeError):
+    """The WordNet 3.0 database for synonym views is not installed (or not where looked)."""
 
 
 def _install_hint(looked: list[Path]) -> str:

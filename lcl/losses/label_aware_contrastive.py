@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-from torch import nn
 
-from lcl.losses.functional import contrastive_loss
+from lcl.losses.base import ContrastiveLoss
 
 
-class LabelAwareContrastiveLoss(nn.Module):
+class LabelAwareContrastiveLoss(ContrastiveLoss):
     """Label-aware Contrastive Loss of Suresh & Ong, "Not All Negatives are Equal:
     Label-Aware Contrastive Loss for Fine-grained Text Classification", EMNLP 2021.
 
@@ -64,32 +65,18 @@ class LabelAwareContrastiveLoss(nn.Module):
         detach_weights: bool = False,
         gather_across_processes: bool = True,
     ) -> None:
-        super().__init__()
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        self.temperature = float(temperature)
+        super().__init__(temperature, gather_across_processes)
         self.detach_weights = detach_weights
-        self.gather_across_processes = gather_across_processes
+
+    def weight_arguments(self, weight_logits: torch.Tensor | None) -> dict[str, Any]:
+        if weight_logits is None:
+            raise ValueError("LabelAwareContrastiveLoss needs weight_logits of shape (N, C)")
+        return {"weight_logits": weight_logits, "detach_weights": self.detach_weights}
 
     def forward(
         self, features: torch.Tensor, labels: torch.Tensor, weight_logits: torch.Tensor
     ) -> torch.Tensor:
-        return self._loss_and_batch(features, labels, weight_logits)[0]
-
-    def _loss_and_batch(self, features, labels, weight_logits, memory_z=None, memory_labels=None):
-        # Hook for ContrastiveMemory: also returns the detached (gathered) batch.
-        if weight_logits is None:
-            raise ValueError("LabelAwareContrastiveLoss needs weight_logits of shape (N, C)")
-        return contrastive_loss(
-            features,
-            labels,
-            self.temperature,
-            weight_logits=weight_logits,
-            detach_weights=self.detach_weights,
-            gather_across_processes=self.gather_across_processes,
-            memory_z=memory_z,
-            memory_labels=memory_labels,
-        )
+        return self.loss_and_batch(features, labels, weight_logits)[0]
 
     def extra_repr(self) -> str:
         return (

@@ -5,10 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lcl.losses.base import ContrastiveLoss
+
 
 class ContrastiveMemory(nn.Module):
     """FIFO memory of past contrastive features that adds candidates to a wrapped
-    :class:`LabelAwareContrastiveLoss` or :class:`SupConLoss` (in the spirit of the
+    :class:`~lcl.losses.base.ContrastiveLoss` (:class:`LabelAwareContrastiveLoss`,
+    :class:`SupConLoss`) through its public ``loss_and_batch`` (in the spirit of the
     cross-batch memory of Wang et al., CVPR 2020, and MoCo's queue).
 
     The queue keeps the last ``memory_size`` detached, normalised features with their
@@ -32,7 +35,7 @@ class ContrastiveMemory(nn.Module):
     resume exactly (the feature width is taken from the checkpoint if needed).
 
     Args:
-        loss: the wrapped :class:`LabelAwareContrastiveLoss` or :class:`SupConLoss`.
+        loss: the wrapped :class:`~lcl.losses.base.ContrastiveLoss`.
         memory_size: K, number of past samples kept (0 disables the memory).
         start_step: see the warm-up rule above.
         feature_dim: D, to allocate the queue up front; otherwise it is allocated on the
@@ -60,8 +63,8 @@ class ContrastiveMemory(nn.Module):
         super().__init__()
         if memory_size < 0:
             raise ValueError(f"memory_size must be >= 0, got {memory_size}")
-        if not hasattr(loss, "_loss_and_batch"):
-            raise TypeError("loss must be a LabelAwareContrastiveLoss or SupConLoss")
+        if not isinstance(loss, ContrastiveLoss):
+            raise TypeError("loss must be a ContrastiveLoss (LabelAwareContrastiveLoss, SupConLoss)")
         self.loss = loss
         self.memory_size = int(memory_size)
         self.start_step = start_step
@@ -95,7 +98,7 @@ class ContrastiveMemory(nn.Module):
         weight_logits: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if self.memory_size == 0:
-            return self.loss._loss_and_batch(features, labels, weight_logits)[0]
+            return self.loss.loss_and_batch(features, labels, weight_logits)[0]
         memory_z = memory_labels = None
         if self.is_active():
             fill = int(self.fill)
@@ -104,7 +107,7 @@ class ContrastiveMemory(nn.Module):
                     f"feature width changed from {self.queue.shape[1]} to {features.shape[1]}"
                 )
             memory_z, memory_labels = self.queue[:fill], self.queue_labels[:fill]
-        loss, batch_z, batch_labels = self.loss._loss_and_batch(
+        loss, batch_z, batch_labels = self.loss.loss_and_batch(
             features, labels, weight_logits, memory_z, memory_labels
         )
         if self.training:

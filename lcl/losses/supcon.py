@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from lcl.losses.functional import contrastive_loss
+from lcl.losses.base import ContrastiveLoss
 
 
-class SupConLoss(nn.Module):
+class SupConLoss(ContrastiveLoss):
     """Supervised Contrastive Loss of Khosla et al., "Supervised Contrastive Learning",
     NeurIPS 2020 (the "all views as anchors" form), the unweighted baseline of LCL.
 
@@ -48,31 +47,5 @@ class SupConLoss(nn.Module):
         loss = SupConLoss(temperature=0.3)(features, labels)
     """
 
-    def __init__(self, temperature: float = 0.3, gather_across_processes: bool = True) -> None:
-        super().__init__()
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        self.temperature = float(temperature)
-        self.gather_across_processes = gather_across_processes
-
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self._loss_and_batch(features, labels)[0]
-
-    def _loss_and_batch(self, features, labels, weight_logits=None, memory_z=None, memory_labels=None):
-        # Hook for ContrastiveMemory: also returns the detached (gathered) batch.
-        if weight_logits is not None:
-            raise ValueError("SupConLoss takes no weight_logits; use LabelAwareContrastiveLoss")
-        return contrastive_loss(
-            features,
-            labels,
-            self.temperature,
-            gather_across_processes=self.gather_across_processes,
-            memory_z=memory_z,
-            memory_labels=memory_labels,
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"temperature={self.temperature}, "
-            f"gather_across_processes={self.gather_across_processes}"
-        )
+        return self.loss_and_batch(features, labels)[0]
