@@ -21,10 +21,12 @@ import shutil
 import sys
 import zipfile
 import zlib
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterator, Sequence
+
+from lcl.errors import LCLError
 
 MPNET_NAME = "all-mpnet-base-v2"
 MPNET_VERSION = "0.0.1"
@@ -44,7 +46,7 @@ _SKIP = {"desktop.ini", "thumbs.db", ".ds_store"}  # file-manager litter inside 
 _CHUNK = 1 << 20
 
 
-class EncoderPartsError(ValueError):
+class EncoderPartsError(LCLError, ValueError):
     """A piece of a split encoder is not installed, missing, or does not match its checksum."""
 
 

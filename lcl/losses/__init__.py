@@ -3,9 +3,9 @@
 from lcl.losses.base import ContrastiveLoss
 from lcl.losses.label_aware_contrastive import LabelAwareContrastiveLoss
 from lcl.losses.memory import ContrastiveMemory
-from lcl.losses.supcon import SupConLoss
 from lcl.losses.multilabel_label_aware_contrastive import MultiLabelLabelAwareContrastiveLoss
 from lcl.losses.multilabel_supcon import MultiLabelSupConLoss
+from lcl.losses.supcon import SupConLoss
 
 __all__ = ["ContrastiveLoss", "LabelAwareContrastiveLoss", "SupConLoss", "ContrastiveMemory",
            "MultiLabelLabelAwareContrastiveLoss", "MultiLabelSupConLoss"]
