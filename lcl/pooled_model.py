@@ -53,6 +53,10 @@ class PooledEncoderForSequenceClassification(PreTrainedModel):
     def __init__(self, config: PretrainedConfig, encoder: nn.Module | None = None) -> None:
         super().__init__(config)
         self.encoder = encoder if encoder is not None else AutoModel.from_config(config)
+        if getattr(self.encoder, "pooler", None) is not None:
+            # the architecture's own pooler (BERT, MPNet: dense + tanh on [CLS]) is not used here;
+            # left in, its weights would get no gradient (DDP refuses such parameters)
+            self.encoder.pooler = None
         self.pooling = getattr(config, POOLING_KEY, "mean")
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         nn.init.normal_(self.classifier.weight, std=0.02)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
 from lcl.modeling import load_classifier
@@ -105,7 +106,8 @@ def test_two_processes_match_one_process_on_the_global_batch(tmp_path, loss):
     assert worst <= ATOL
 
     # the encoder starts from the pretrained weights (the head is random, so left out)
-    initial = load_classifier("minilm", list(LABELS)).state_dict()
+    head = yaml.safe_load((one / "config.yaml").read_text())["head"]
+    initial = load_classifier("minilm", list(LABELS), head=head, pooling="mean").state_dict()
     encoder = [k for k in a if k in initial and not k.startswith("classifier")]
     assert len(encoder) > 90
     update = torch.cat([(a[k] - initial[k]).flatten() for k in encoder])
