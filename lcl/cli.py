@@ -106,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16",
                    help="weight precision of the copy (default: float16, half the size)")
 
+    p = sub.add_parser("clean", help="delete a run's checkpoints (a killed run: all it left)",
+                       description="Delete the checkpoints of RUN_DIR; of an unfinished (killed) "
+                       "run, everything it wrote. Refused while a live run owns the folder.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="an output folder of lcl train")
+
     sub.add_parser("datasets", help="list the built-in datasets")
     return parser
 
@@ -195,6 +200,14 @@ def _cmd_export_encoder(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_clean(args: argparse.Namespace) -> int:
+    from lcl.run_dir import clean, format_bytes
+
+    freed = clean(args.run_dir)
+    print(f"cleaned {args.run_dir}: {format_bytes(freed)} freed")
+    return 0
+
+
 def _cmd_datasets(args: argparse.Namespace) -> int:
     from lcl.data import DATASETS
 
@@ -205,7 +218,7 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 COMMANDS = {"train": _cmd_train, "probe": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
             "report": _cmd_report, "study": _cmd_study, "datasets": _cmd_datasets,
-            "export-encoder": _cmd_export_encoder}
+            "export-encoder": _cmd_export_encoder, "clean": _cmd_clean}
 
 
 def main(argv: list[str] | None = None) -> int:
