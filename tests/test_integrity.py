@@ -50,11 +50,11 @@ def tiny(out: Path, **overrides) -> TrainConfig:
 
 def one_line_error(capsys, *needles: str) -> str:
     err = capsys.readouterr().err
-    lines = [l for l in err.splitlines() if l.startswith("lcl: error:")]
-    assert len(lines) == 1 and "Traceback" not in err, err
+    assert err.count("lcl: error:") == 1 and "Traceback" not in err, err
+    line = err[err.index("lcl: error:"):].split("\n")[0]  # after any progress bar's \r
     for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
+        assert needle in line, line
+    return line
 
 
 def fake_finished_run(path: Path) -> dict[str, bytes]:
