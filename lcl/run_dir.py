@@ -357,7 +357,8 @@ class RunDir:
                         try:
                             rows.append(json.loads(line))
                         except ValueError as err:
-                            raise RunFolderError(f"{path}:{line_no}: not valid JSON ({err})") from None
+                            raise RunFolderError(
+                                f"{path}:{line_no}: not valid JSON ({err})") from None
         except FileNotFoundError:
             raise RunFolderError(f"{path}: no such file") from None
         return rows
@@ -412,7 +413,8 @@ class RunDir:
                     pass
                 finally:
                     os.close(fd)
-        atomic_write_json(path / CHECKPOINT_MARKER, {"completed": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        atomic_write_json(path / CHECKPOINT_MARKER,
+                          {"completed": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
 
     def last_checkpoint(self) -> Path | None:
         """The complete checkpoint of the highest step, or ``None``."""
@@ -634,24 +636,24 @@ def check_resumable(config, run: RunDir) -> None:
 def start_run(config, is_main: bool = True) -> RunStart:
     """Claim and prepare ``config.output_dir`` for a run (rank 0 only claims and changes it).
 
-    Checks the location and whether the folder may be written (:func:`check_resumable`), claims
-    the lock, and then: with ``--overwrite`` moves the old run aside; otherwise removes
+    Checks the location, claims the lock, checks whether the folder may be written
+    (:func:`check_resumable`; other ranks only check), and then: with ``--overwrite`` moves the old run aside; otherwise removes
     half-written checkpoints, and resumes from the last complete one of an equal configuration
     or clears an unfinished run's leftovers to start fresh.
     """
     run = RunDir(config.output_dir)
     run.check_location(config.output_dir)
-    check_resumable(config, run)
     if not is_main:
+        check_resumable(config, run)
         return RunStart(run)
     start = RunStart(run, created=not run.path.exists())
-    start.lock = run.claim()
+    start.lock = run.claim()  # first: a live owner is named before anything else is said
     try:
         if run.aside_dir.exists():  # a run killed between moving an old run aside and loading
             logger.warning("%s: restoring the run an interrupted --overwrite had moved aside",
                            run.path)
             run.restore_aside()
-            check_resumable(config, run)  # the restored run decides again
+        check_resumable(config, run)
         if config.overwrite and run.state() != "empty":
             run.move_aside()
             start.replacing = True

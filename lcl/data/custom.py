@@ -109,8 +109,9 @@ def _read_delimited(path: Path, delimiter: str, text_column: str, label_column: 
             header = [h.strip() for h in row]
             twice = sorted({h for h in header if h and header.count(h) > 1})
             if twice:
-                raise DataError(f"{path}:{start}: column name(s) {', '.join(map(repr, twice))} appear "
-                                "more than once in the header; rename or remove the extra column")
+                raise DataError(f"{path}:{start}: column name(s) {', '.join(map(repr, twice))} "
+                                "appear more than once in the header; rename or remove the "
+                                "extra column")
             for col in (text_column, label_column):
                 if col not in header:
                     raise DataError(f"{path}:{start}: missing column {col!r} in header (found: {', '.join(header)})")
@@ -147,7 +148,8 @@ def _read_jsonl(path: Path, text_column: str, label_column: str) -> list[Record]
         try:
             obj = json.loads(line, object_pairs_hook=_no_duplicate_keys)
         except _DuplicateKeys as exc:
-            raise DataError(f"{path}:{line_no}: key(s) {exc} appear more than once in the object") from None
+            raise DataError(
+                f"{path}:{line_no}: key(s) {exc} appear more than once in the object") from None
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}:{line_no}: cannot parse line: invalid JSON ({exc.msg} at column {exc.colno})") from None
         if not isinstance(obj, dict):
