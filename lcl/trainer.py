@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -110,6 +111,9 @@ class LCLTrainer(Trainer):
         try:
             super()._save_checkpoint(model, trial)
         except WRITE_ERRORS + (RuntimeError,) as err:  # torch.save: RuntimeError on a full disk
+            if isinstance(err, RuntimeError) and not isinstance(err, WRITE_ERRORS) and not (
+                    re.search(r"writ|space|file", str(err), re.I)):
+                raise  # not a write failure (e.g. a collective): a bug, with its traceback
             if self.args.should_save:
                 shutil.rmtree(folder, ignore_errors=True)
             last = RunDir(Path(run_dir).parent).last_checkpoint()
