@@ -294,6 +294,17 @@ class RunDir:
     def has_config(self) -> bool:
         return (self.path / CONFIG).is_file()
 
+    @property
+    def holds_run(self) -> bool:
+        """A run of ``lcl`` is (or was) here: ``metrics.json``, ``config.yaml`` or a checkpoint."""
+        return self.is_finished or self.has_config or bool(self.checkpoints())
+
+    def foreign_outputs(self) -> list[str]:
+        """Entries named like a run's files in a folder that holds no run (never replaced)."""
+        if self.holds_run:
+            return []
+        return [n for n in RUN_FILES if (self.path / n).exists() or (self.path / n).is_symlink()]
+
     def missing_files(self, history: bool = True) -> list[str]:
         """Files of a finished run that are absent (``history``: a fine-tuned run's too)."""
         names = FINISHED_FILES + ((HISTORY,) if history else ())
@@ -611,6 +622,11 @@ class RunStart:
 
 def check_resumable(config, run: RunDir) -> None:
     """Refuse (read-only, on every rank) a folder this configuration may not write into."""
+    foreign = run.foreign_outputs()
+    if foreign:
+        raise OutputDirError(
+            f"{run.path} holds {', '.join(foreign)} but no run of lcl (no config.yaml, "
+            "metrics.json or checkpoint): they would be replaced; choose another --output-dir")
     if run.is_finished and not config.overwrite:
         raise RunExistsError(f"{run.path} already holds a finished run (metrics.json); "
                              "choose another --output-dir or pass --overwrite")
@@ -681,6 +697,9 @@ def clean(path: str | os.PathLike[str]) -> int:
     run = RunDir(path)
     if not run.path.is_dir():
         raise RunFolderError(f"{run.path}: no such run folder")
+    if not (run.holds_run or run.lock_path.exists() or run.aside_dir.exists()):
+        raise RunFolderError(f"{run.path} is not a run folder (no config.yaml, metrics.json or "
+                             "checkpoint): nothing to clean")
     with run.claim():
         if run.aside_dir.exists():
             run.restore_aside()

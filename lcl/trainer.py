@@ -279,6 +279,9 @@ def _train(config: TrainConfig, args: TrainingArguments, run: RunDir, start: Run
     last = start.resume_from if is_main else run.last_checkpoint()
     if config.head_init == "probe" and not last:
         init_heads_from_probe(model, config, ds, len(label_names))
+    if is_main:
+        start.commit()  # data and model loaded: a run replaced by --overwrite goes now
+        run.write_config(config)  # before any other file: a killed run is always recognised
     callbacks = [_tensorboard_callback(out)] if is_main else []
     if config.early_stopping_patience:
         from transformers import EarlyStoppingCallback
@@ -295,9 +298,6 @@ def _train(config: TrainConfig, args: TrainingArguments, run: RunDir, start: Run
         compute_metrics=trainer_metrics,
         callbacks=callbacks,
     )
-    if is_main:
-        start.commit()  # data and model loaded: a run replaced by --overwrite goes now
-        run.write_config(config)
     trainer.train(resume_from_checkpoint=str(last) if last else None)
     # every rank has loaded the best checkpoint before rank 0 may delete it; rank 0's outputs
     # below need no collective, so the other ranks leave now instead of idling in a barrier

@@ -486,6 +486,18 @@ def test_case14_killed_run_names_its_size_and_lcl_clean(killed_run, tmp_path, ca
     start.close(ok=True)
 
 
+def test_case14_clean_and_overwrite_leave_a_folder_without_a_run_alone(tmp_path, capsys):
+    folder = tmp_path / "mine"
+    (folder / "model").mkdir(parents=True)
+    (folder / "model" / "precious.bin").write_bytes(b"mine")
+    assert main(["clean", str(folder)]) == 2
+    one_line_error(capsys, "not a run folder")
+    assert main(["train", *TINY, "--overwrite", "--output-dir", str(folder)]) == 2
+    one_line_error(capsys, "no run of lcl", "model")
+    assert (folder / "model" / "precious.bin").read_bytes() == b"mine"
+    assert sorted(p.name for p in folder.iterdir()) == ["model"]
+
+
 def test_case14_clean_keeps_a_finished_runs_outputs(tmp_path, capsys):
     run = tmp_path / "run"
     files = fake_finished_run(run)
