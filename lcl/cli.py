@@ -122,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true", help="create the repository as private")
     p.add_argument("--token", help="Hugging Face token (default: HF_TOKEN or the saved login)")
 
+    p = sub.add_parser("clean", help="delete a run's checkpoints (a killed run: all it left)",
+                       description="Delete the checkpoints of RUN_DIR; of an unfinished (killed) "
+                       "run, everything it wrote. Refused while a live run owns the folder.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="an output folder of lcl train")
+
     sub.add_parser("datasets", help="list the built-in datasets")
     return parser
 
@@ -223,6 +228,12 @@ def _cmd_push(args: argparse.Namespace) -> int:
 
     url = push(args.run_dir, args.repo_id, private=args.private, token=args.token)
     print(f"uploaded {Path(args.run_dir) / 'model'} to {args.repo_id}: {url}")
+
+def _cmd_clean(args: argparse.Namespace) -> int:
+    from lcl.run_dir import clean, format_bytes
+
+    freed = clean(args.run_dir)
+    print(f"cleaned {args.run_dir}: {format_bytes(freed)} freed")
     return 0
 
 
@@ -236,7 +247,8 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 COMMANDS = {"train": _cmd_train, "probe": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
             "report": _cmd_report, "study": _cmd_study, "datasets": _cmd_datasets,
-            "export-encoder": _cmd_export_encoder, "card": _cmd_card, "push": _cmd_push}
+            "export-encoder": _cmd_export_encoder, "card": _cmd_card, "push": _cmd_push,
+            "clean": _cmd_clean}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,17 +57,63 @@ def resolve_model_name(name: str) -> str:
     return target
 
 
+HUB_PROBE_TIMEOUT = 2.0  # seconds to wait for a TCP connection to the Hub (or the proxy)
+_HUB_REACHABLE: dict[str, bool] = {}
+
+
+def _offline_mode() -> bool:
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+
+
+def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT) -> bool:
+    """Whether a TCP connection to the Hub (or to the HTTPS proxy in use) opens within
+    ``timeout`` seconds; asked once per endpoint and process. Without it an unknown model name
+    spends about a minute in the Hub client's retries when there is no network."""
+    import socket
+    from urllib.parse import urlparse
+
+    endpoint = hub_endpoint()
+    target = urlparse(endpoint)
+    proxy = next((os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY",
+                                               "all_proxy") if os.environ.get(v)), None)
+    if proxy and target.scheme == "https":
+        target = urlparse(proxy if "://" in proxy else f"http://{proxy}")
+    host = target.hostname or ""
+    port = target.port or (443 if target.scheme == "https" else 80)
+    key = f"{host}:{port}"
+    if key not in _HUB_REACHABLE:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            _HUB_REACHABLE[key] = True
+        except (OSError, ValueError):
+            _HUB_REACHABLE[key] = False
+    return _HUB_REACHABLE[key]
+
+
 def _load(loader, name: str, **kwargs):
     resolved = resolve_model_name(name)
     looks_local = os.sep in name or name.startswith(".") or Path(name).exists()
     if looks_local and not Path(resolved).is_dir():
         raise ModelLoadError(f"model directory not found: {name}")
+    offline = False
+    if not Path(resolved).is_dir() and not _offline_mode() and not hub_reachable():
+        offline = True  # the Hub cannot be reached: a cached copy only, no minute of retries
+        kwargs["local_files_only"] = True
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialised head" warning is expected here
     try:
         return loader.from_pretrained(resolved, **kwargs)
     except (OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if offline:
+            raise ModelLoadError(f"cannot load model {name!r}: not a model directory, not in the "
+                                 f"Hugging Face cache, and the Hub ({hub_endpoint()}) cannot be "
+                                 "reached (offline?)") from None
         raise ModelLoadError(f"cannot load model {name!r}: not a model directory and not "
                              f"reachable on the Hugging Face Hub ({first})") from None
     finally:

@@ -153,19 +153,34 @@ def run_probe(config):
     """
     import time
 
-    from lcl.io import atomic_write_text
-    from lcl.modeling import load_classifier, load_tokenizer, resolve_pooling, save_classifier
-    from lcl.trainer import TrainResult, _prepare_output_dir, prepare_data, write_run_files
+    from lcl.run_dir import start_run
 
     started = time.time()
-    out = Path(config.output_dir)
-    _prepare_output_dir(config, out, is_main=True)
+    start = start_run(config, is_main=True)
+    finished = False
+    try:
+        result = _run_probe(config, start, started)
+        finished = True
+        return result
+    finally:
+        start.close(ok=finished)
+
+
+def _run_probe(config, start, started: float):
+    import time
+
+    from lcl.modeling import load_classifier, load_tokenizer, resolve_pooling, save_classifier
+    from lcl.trainer import TrainResult, prepare_data, write_run_files
+
+    run = start.run
     ds = prepare_data(config, views=False)
     label_names = ds["train"].features["label"].names
     pooling = resolve_pooling(config.pooling, config.model)
     tokenizer = load_tokenizer(config.model)
     model = load_classifier(config.model, label_names, head="pooled", pooling=pooling)
-    atomic_write_text(out / "config.yaml", config.to_yaml())
+    start.commit()  # data and model loaded: a run replaced by --overwrite goes now
+    run.remove_checkpoints()  # a probe run has none (e.g. left by an earlier fine-tuning)
+    run.write_config(config)
 
     def feats(split):
         return encode(config.model, list(ds[split]["text"]), pooling, config.max_length,
@@ -179,15 +194,15 @@ def run_probe(config):
         model.classifier.weight.copy_(torch.from_numpy(fit.weight))
         model.classifier.bias.copy_(torch.from_numpy(fit.bias))
     fit_seconds = time.time() - fit_started
-    save_classifier(model, tokenizer, out / "model")
+    save_classifier(model, tokenizer, run.model_dir)
 
-    # the saved model computes exactly this (tests check it through `lcl evaluate`)
+    # the saved model computes exactly this (tests check it through the saved model)
     def probs(split):
         return torch.softmax(torch.from_numpy(features[split] @ fit.weight.T + fit.bias), -1).numpy()
 
     val_probs, test_probs, test_feats = probs("validation"), probs("test"), features["test"]
-    metrics = write_run_files(config, ds, label_names, out, val_probs, test_probs, test_feats,
-                              val_probs, "main_model", started, {
+    metrics = write_run_files(config, ds, label_names, run.path, val_probs, test_probs,
+                              test_feats, val_probs, "main_model", started, {
                                   "train_runtime_seconds": round(fit_seconds, 1),
                                   "probe": {"C": fit.C, "pooling": pooling, "search": fit.search}})
-    return TrainResult(metrics=metrics, output_dir=out)
+    return TrainResult(metrics=metrics, output_dir=run.path)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import re
 import statistics
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from lcl.io import atomic_write_text
+from lcl.run_dir import RunDir, format_bytes
 from lcl.training_args import ConfigError, TrainConfig, read_yaml_mapping
 
 RESULT_COLUMNS = ["dataset", "variant", "seed", "loss", "weighting", "detach_weights",
@@ -53,8 +53,12 @@ class Cell:
         return Path(self.config.output_dir)
 
     @property
+    def run(self) -> RunDir:
+        return RunDir(self.config.output_dir)
+
+    @property
     def finished(self) -> bool:
-        return (self.run_dir / "metrics.json").exists()
+        return self.run.is_finished
 
 
 @dataclass
@@ -133,8 +137,10 @@ def run_study(path: str | Path, output_dir: str | Path | None = None, dry_run: b
                   f"finished, {len(todo)} to run, in {study.output_dir}")
     if dry_run:
         for cell in study.cells:
-            state = "done" if cell.finished else ("partial" if cell.run_dir.exists() else "todo")
-            console.print(f"  {state:8s} {cell.run_dir}")
+            state = {"finished": "done", "unfinished": "partial"}.get(cell.run.state(), "todo")
+            size = cell.run.checkpoint_bytes() if state == "partial" else 0
+            note = f"  (checkpoints: {format_bytes(size)})" if size else ""
+            console.print(f"  {state:8s} {cell.run_dir}{note}")
         if len(todo) < len(study.cells):
             write_results(study)
         return study
@@ -152,11 +158,10 @@ def run_study(path: str | Path, output_dir: str | Path | None = None, dry_run: b
 
 
 def _row(cell: Cell) -> dict[str, Any]:
-    m = json.loads((cell.run_dir / "metrics.json").read_text(encoding="utf-8"))
-    history_path = cell.run_dir / "history.json"
+    m = cell.run.read_metrics()
+    history = cell.run.read_history()
     steps = None
-    if history_path.exists():
-        history = json.loads(history_path.read_text(encoding="utf-8"))
+    if history is not None:
         steps = max((h.get("step", 0) for h in history), default=None)
     train_runtime = m.get("train_runtime_seconds")
     c = cell.config

@@ -3,22 +3,16 @@
 ``train(config)`` is the whole pipeline behind ``lcl train``. The ``Trainer`` brings progress
 bars, TensorBoard logs, checkpoints, resume after a kill and ``torchrun`` multi-process launch;
 what is ours is the collator (texts with their views), the objective (``LCLModel``) and the
-outputs a run leaves in ``output_dir``:
-
-    model/               the main classifier, a standard Hugging Face directory
-    metrics.json         validation and test metrics of the best epoch (written last)
-    config.yaml          the resolved configuration
-    predictions.jsonl    test texts, gold, predicted label and probabilities
-    history.json         the Trainer's log history (loss parts per step, eval per epoch)
-    confusability.json   mean weighting softmax per true class on validation
-    test_embeddings.npy  the contrastive feature of every test text
-    tensorboard/         TensorBoard event files
+outputs a run leaves in ``output_dir`` (its files, lock, resume and overwrite rules are
+:mod:`lcl.run_dir`'s). Checkpoints count only once complete (:meth:`LCLTrainer._save_checkpoint`
+marks them after every file is on disk), so a kill while saving never breaks a resume.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -27,24 +21,30 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers import Trainer, TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from lcl.data import add_views, load_dataset
-from lcl.errors import LCLError
 from lcl.inference import run_classifier
-from lcl.io import atomic_save_npy, atomic_write_json, atomic_write_jsonl, atomic_write_text
 from lcl.metrics import classification_metrics, trainer_metrics
 from lcl.modeling import LCLModel, load_tokenizer, save_classifier
+from lcl.run_dir import (
+    RUN_FILES,  # noqa: F401  (kept importable from here)
+    CheckpointWriteError,
+    RunDir,
+    RunExistsError,  # noqa: F401
+    RunStart,
+    format_bytes,
+    start_run,
+)
 from lcl.training_args import TrainConfig
 
 logger = logging.getLogger(__name__)
 
-RUN_FILES = ("metrics.json", "config.yaml", "predictions.jsonl", "history.json",
-             "confusability.json", "test_embeddings.npy", "model", "tensorboard", "checkpoints")
-
-
-class RunExistsError(LCLError, FileExistsError):
-    """The output folder already holds a finished run."""
+# errors of writing a file: a full disk shows as OSError, or as SafetensorError from safetensors
+try:
+    from safetensors import SafetensorError as _SafetensorError
+except ImportError:  # pragma: no cover
+    _SafetensorError = OSError
+WRITE_ERRORS = (OSError, _SafetensorError)
 
 
 class PairedViewCollator:
@@ -98,6 +98,38 @@ class LCLTrainer(Trainer):
              "lr": config.head_learning_rate if is_head else self.args.learning_rate}
             for (is_head, decays), params in groups.items()], **kwargs)
         return self.optimizer
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """The Trainer's checkpoint, marked complete once every file is on disk; older ones are
+        rotated out only after that, so a kill or a full disk leaves the last complete one."""
+        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
+
+        run_dir = self._get_output_dir(trial=trial)
+        folder = Path(run_dir) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        limit = self.args.save_total_limit
+        self.args.save_total_limit = None  # rotation waits for the marker below
+        try:
+            super()._save_checkpoint(model, trial)
+        except WRITE_ERRORS + (RuntimeError,) as err:  # torch.save: RuntimeError on a full disk
+            if isinstance(err, RuntimeError) and not isinstance(err, WRITE_ERRORS) and not (
+                    re.search(r"writ|space|file", str(err), re.I)):
+                raise  # not a write failure (e.g. a collective): a bug, with its traceback
+            if self.args.should_save:
+                shutil.rmtree(folder, ignore_errors=True)
+            last = RunDir(Path(run_dir).parent).last_checkpoint()
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            kept = (f"the last complete checkpoint ({last.name}) is kept: free some space and "
+                    "start the same command again to resume from it") if last else (
+                    "no earlier checkpoint to keep")
+            raise CheckpointWriteError(f"cannot write checkpoint {folder} ({reason}); "
+                                       f"{kept}") from err
+        finally:
+            self.args.save_total_limit = limit
+        if self.args.should_save:
+            RunDir.mark_checkpoint_complete(folder)
+            rotate_checkpoints(output_dir=run_dir, save_total_limit=limit,
+                               best_model_checkpoint=self.state.best_model_checkpoint,
+                               use_mtime=True)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**inputs)
@@ -217,22 +249,11 @@ def _best_epoch(history: list[dict]) -> int | None:
     return int(round(best["epoch"]))
 
 
-def _prepare_output_dir(config: TrainConfig, out: Path, is_main: bool) -> None:
-    if (out / "metrics.json").exists():
-        if not config.overwrite:
-            raise RunExistsError(f"{out} already holds a finished run (metrics.json); "
-                                 "choose another --output-dir or pass --overwrite")
-        if is_main:
-            for name in RUN_FILES:
-                target = out / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                elif target.exists():
-                    target.unlink()
-
-
 def train(config: TrainConfig) -> TrainResult:
-    """Fine-tune with ``config.loss``, keep the best validation epoch, write the run's outputs."""
+    """Fine-tune with ``config.loss``, keep the best validation epoch, write the run's outputs.
+
+    The run folder is claimed first (:func:`lcl.run_dir.start_run`: lock, resume rules,
+    ``--overwrite`` moving the old run aside until data and model are loaded)."""
     config.validate()
     if config.loss == "probe":
         from lcl.probe import run_probe
@@ -240,26 +261,46 @@ def train(config: TrainConfig) -> TrainResult:
         return run_probe(config)
     started = time.time()
     out = Path(config.output_dir)
+    run = RunDir(out)
     is_main = int(os.environ.get("RANK", "0")) == 0
-    checkpoint_dir = out / "checkpoints"
-    args = _training_arguments(config, checkpoint_dir)  # under torchrun: joins the process group
-    # rank 0 clears a finished run (--overwrite) before other ranks look for it or its checkpoints
+    args = _training_arguments(config, run.checkpoint_dir)  # under torchrun: joins the group
+    # rank 0 claims and prepares the folder before other ranks look for its checkpoints
     with args.main_process_first(local=False, desc="output folder"):
-        _prepare_output_dir(config, out, is_main)
+        start = start_run(config, is_main)
+    finished = False
+    try:
+        result = _train(config, args, run, start, is_main, started)
+        finished = True
+        return result
+    except KeyboardInterrupt:
+        if is_main and run.last_checkpoint() is not None:
+            logger.warning("interrupted: start the same command again to resume from %s; %s",
+                           run.last_checkpoint().name, run.cleanup_hint())
+        raise
+    finally:
+        start.close(ok=finished)
 
+
+def _train(config: TrainConfig, args: TrainingArguments, run: RunDir, start: RunStart,
+           is_main: bool, started: float) -> TrainResult:
+    out = run.path
     ds = prepare_data(config)
     label_names = ds["train"].features["label"].names
     set_seed(config.seed)
     tokenizer = load_tokenizer(config.model)
     model = LCLModel.from_config(config, label_names)
-    last = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
+    last = start.resume_from if is_main else run.last_checkpoint()
     if config.head_init == "probe" and not last:
         init_heads_from_probe(model, config, ds, len(label_names))
+    if is_main:
+        start.commit()  # data and model loaded: a run replaced by --overwrite goes now
+        run.write_config(config)  # before any other file: a killed run is always recognised
     callbacks = [_tensorboard_callback(out)] if is_main else []
     if config.early_stopping_patience:
         from transformers import EarlyStoppingCallback
 
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+        callbacks.append(EarlyStoppingCallback(
+            early_stopping_patience=config.early_stopping_patience))
 
     trainer = LCLTrainer(
         model=model,
@@ -270,20 +311,21 @@ def train(config: TrainConfig) -> TrainResult:
         compute_metrics=trainer_metrics,
         callbacks=callbacks,
     )
-    if is_main:
-        atomic_write_text(out / "config.yaml", config.to_yaml())
-    if last:
-        logger.info("resuming from %s", last)
-    trainer.train(resume_from_checkpoint=last)
+    trainer.train(resume_from_checkpoint=str(last) if last else None)
     # every rank has loaded the best checkpoint before rank 0 may delete it; rank 0's outputs
     # below need no collective, so the other ranks leave now instead of idling in a barrier
     trainer.accelerator.wait_for_everyone()
     if not trainer.is_world_process_zero():
         return TrainResult(metrics={}, output_dir=out)
 
-    metrics = write_outputs(config, trainer, tokenizer, ds, label_names, out, started)
+    try:
+        metrics = write_outputs(config, trainer, tokenizer, ds, label_names, out, started)
+    except _SafetensorError as err:  # a full disk while saving model/: one line, exit 2
+        raise OSError(f"cannot write {run.model_dir} ({err}); the checkpoints are kept: free "
+                      "some space and start the same command again") from err
     if not config.keep_checkpoints:
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        size = run.remove_checkpoints()
+        logger.debug("removed %s of checkpoints", format_bytes(size))
     return TrainResult(metrics=metrics, output_dir=out)
 
 
@@ -319,7 +361,7 @@ def write_outputs(config: TrainConfig, trainer: LCLTrainer, tokenizer, ds, label
     """Evaluate the best epoch's model and write every output; ``metrics.json`` goes last."""
     model: LCLModel = trainer.model
     classifier = model.classifier
-    save_classifier(classifier, tokenizer, out / "model")
+    save_classifier(classifier, tokenizer, RunDir(out).model_dir)
 
     def run(net, split, pooling=None):
         return run_classifier(net, tokenizer, list(ds[split]["text"]), config.eval_batch_size,
@@ -333,7 +375,7 @@ def write_outputs(config: TrainConfig, trainer: LCLTrainer, tokenizer, ds, label
     else:
         weight_probs, source = val_probs, "main_model"
     history = trainer.state.log_history
-    atomic_write_json(out / "history.json", history)
+    RunDir(out).write_history(history)
     return write_run_files(config, ds, label_names, out, val_probs, test_probs, test_feats,
                            weight_probs, source, started, {
                                "best_epoch": _best_epoch(history),
@@ -352,11 +394,12 @@ def write_run_files(config: TrainConfig, ds, label_names: list[str], out: Path, 
     confusability = np.stack([
         weight_probs[val_gold == c].mean(axis=0) if (val_gold == c).any()
         else np.full(len(label_names), np.nan) for c in range(len(label_names))])
-    atomic_write_json(out / "confusability.json", {
+    run = RunDir(out)
+    run.write_confusability({
         "label_names": label_names, "matrix": np.nan_to_num(confusability).tolist(),
         "source": weight_source, "split": "validation"})
-    atomic_save_npy(out / "test_embeddings.npy", test_feats.astype(np.float32))
-    atomic_write_jsonl(out / "predictions.jsonl", [
+    run.write_embeddings(test_feats.astype(np.float32))
+    run.write_predictions([
         {"text": text, "label": label_names[g], "pred": label_names[int(p.argmax())],
          "probs": {n: round(float(v), 6) for n, v in zip(label_names, p)}}
         for text, g, p in zip(list(ds["test"]["text"]), test_gold, test_probs)])
@@ -375,5 +418,5 @@ def write_run_files(config: TrainConfig, ds, label_names: list[str], out: Path, 
         "test": classification_metrics(test_gold, test_probs, label_names),
         **extra,
     }
-    atomic_write_json(out / "metrics.json", metrics)
+    run.write_metrics(metrics)  # last: the run is finished
     return metrics

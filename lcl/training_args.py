@@ -18,6 +18,9 @@ of a run records the preset and every resolved value.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -149,6 +152,11 @@ class TrainConfig:
     logging_steps: int = field(default=10, metadata={"help": "log loss parts every N steps"})
 
     def __post_init__(self) -> None:
+        hints = _type_hints()
+        for f in fields(self):  # YAML and keyword values to the field's type (flags are typed)
+            value = getattr(self, f.name)
+            if value is not FROM_PRESET:
+                setattr(self, f.name, _coerce(f.name, value, hints[f.name]))
         if self.preset not in ("auto", *PRESETS):
             raise ConfigError(f"--preset must be one of auto, {', '.join(PRESETS)}, not {self.preset!r}")
         if self.preset == "auto":
@@ -161,14 +169,29 @@ class TrainConfig:
     def validate(self) -> None:
         def choice(name: str, allowed: tuple[str, ...]) -> None:
             if getattr(self, name) not in allowed:
-                raise ConfigError(f"--{name.replace('_', '-')} must be one of "
+                raise ConfigError(f"{_opt(name)} must be one of "
                                   f"{', '.join(allowed)}, not {getattr(self, name)!r}")
 
         def at_least(name: str, low: float, value: Any = None) -> None:
             value = getattr(self, name) if value is None else value
             if value is not None and value < low:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least {low}, not {value}")
+                raise ConfigError(f"{_opt(name)} must be at least {low}, not {value}")
 
+        hints = _type_hints()
+        for f in fields(self):  # every number: of its type and finite (NaN and inf refused)
+            value = getattr(self, f.name)
+            base = _base_type(hints[f.name])
+            if value is None and _optional(hints[f.name]):
+                continue
+            if base in (int, float):
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ConfigError(f"{_opt(f.name)} must be a number, not {value!r}")
+                if base is int and not isinstance(value, int):
+                    raise ConfigError(f"{_opt(f.name)} must be an integer, not {value!r}")
+                if not math.isfinite(value):
+                    raise ConfigError(f"{_opt(f.name)} must be a finite number, not {value}")
+            elif value is None:
+                raise ConfigError(f"{_opt(f.name)} needs a value (`{f.name}:` is null)")
         choice("loss", LOSSES)
         choice("weighting", WEIGHTINGS)
         choice("pooling", POOLINGS)
@@ -196,8 +219,12 @@ class TrainConfig:
             raise ConfigError(f"--dropout must lie in [0, 1), not {self.dropout}")
         for name in ("weight_decay", "max_grad_norm", "memory_size", "memory_start_step"):
             at_least(name, 0)
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"--seed must lie in [0, 2**32), not {self.seed}")
         if not self.dataset:
             raise ConfigError("--dataset must not be empty")
+        if not str(self.output_dir).strip():
+            raise ConfigError("--output-dir must not be empty (a run needs a folder of its own)")
 
     # --- YAML round trip -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -226,6 +253,83 @@ class TrainConfig:
         values = read_yaml_mapping(path)
         values.update(overrides)
         return cls.from_dict(values)
+
+
+def _opt(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+_HINTS: dict[str, Any] = {}
+
+
+def _type_hints() -> dict[str, Any]:
+    if not _HINTS:
+        _HINTS.update(typing.get_type_hints(TrainConfig))
+    return _HINTS
+
+
+def _optional(hint: Any) -> bool:
+    return type(None) in typing.get_args(hint)
+
+
+def _base_type(hint: Any) -> Any:
+    """``int`` of ``int | None``; ``str`` of a ``Literal`` of strings."""
+    if typing.get_origin(hint) is Literal:
+        return str
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if len(args) == 1 and _optional(hint) else hint
+
+
+_INT_TEXT = re.compile(r"[+-]?\d+")
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """``value`` as the field's type: a quoted number (``seed: "3"``) and PyYAML's string
+    ``2e-5`` are numbers; null is refused, naming the key, where the field needs a value."""
+    if value is None:
+        if _optional(hint):
+            return None
+        raise ConfigError(f"{_opt(name)} needs a value (`{name}:` is null)")
+    base = _base_type(hint)
+    if base is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if isinstance(value, (int, str)) and text in _TRUE + _FALSE:
+            return text in _TRUE
+        raise ConfigError(f"{_opt(name)} must be true or false, not {value!r}")
+    if base is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+            return int(value.strip())
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                number = None
+            if number is not None and math.isfinite(number) and number.is_integer():
+                return int(number)
+        raise ConfigError(f"{_opt(name)} must be an integer, not {value!r}")
+    if base is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(f"{_opt(name)} must be a number, not {value!r}")
+    if base is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{_opt(name)} must be a text, not {value!r}")
+    return value
 
 
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:

@@ -36,3 +36,23 @@ def trained_run(data_dir, tmp_path_factory):
                  "--output-dir", str(run)])
     assert code == 0
     return run, json.loads((run / "metrics.json").read_text())
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line naming which of issue 18's integrity cases ran (tests ``test_caseNN_*``)."""
+    import re
+
+    outcome: dict[int, str] = {}
+    rank = {"passed": 0, "skipped": 1, "failed": 2, "error": 2}
+    for key in rank:
+        for report in terminalreporter.stats.get(key, []):
+            match = re.search(r"test_case(\d\d)_", getattr(report, "nodeid", ""))
+            if match:
+                case = int(match.group(1))
+                if rank[key] >= rank.get(outcome.get(case, "passed"), 0):
+                    outcome[case] = key
+    if outcome:
+        cases = " ".join(f"{c:02d}:{outcome[c]}" for c in sorted(outcome))
+        passed = sum(v == "passed" for v in outcome.values())
+        terminalreporter.write_line(f"issue 18 integrity cases ({passed}/14 passed, "
+                                    f"{len(outcome)}/14 ran): {cases}")

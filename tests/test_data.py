@@ -324,10 +324,11 @@ def test_custom_jsonl_directory_integer_labels(tmp_path):
     write(tmp_path / "train.jsonl", lines(train))
     write(tmp_path / "valid.jsonl", lines([("a valid one", 3), ("another", 0)]))
     ds = load_dataset(f"jsonl:{tmp_path}", validation_fraction=0.2)
-    assert ds["train"].features["label"].names == ["0", "1", "2", "3"]  # values kept
-    assert ds["validation"][:]["label"] == [3, 0]
+    # 0, 1, 3 are not 0..C-1: they are class names, not indices (issue 18, case 12)
+    assert ds["train"].features["label"].names == ["0", "1", "3"]
+    assert ds["validation"][:]["label"] == [2, 0]
     assert len(ds["test"]) == 6 and len(ds["train"]) == 24
-    assert set(ds["test"][:]["label"]) == {0, 1, 3}
+    assert set(ds["test"][:]["label"]) == {0, 1, 2}
     assert "text 0 ünïcödé 🙂" in ds["train"][:]["text"] + ds["test"][:]["text"]
 
 

@@ -12,10 +12,13 @@ from what is left, each ``validation_fraction`` of the training file, stratified
 and seeded with ``seed``. CSV/TSV files need a header row. The text and label columns are
 ``text_column`` / ``label_column`` (default ``text`` / ``label``).
 
-Labels: if every label is a non-negative integer (JSON number or digits), the values are
-kept and the class names are ``"0" .. "max"``; otherwise labels are strings and the
-ClassLabel names are the training labels sorted by name. A validation/test label that does
-not occur in train is an error.
+Labels: if every label is a non-negative integer (JSON number or digits) and the training
+labels are exactly ``0 .. C-1``, they are class indices (names ``"0" .. "C-1"``); other integers
+(e.g. ``1, 3, 5, 7, 1000``) are class *names*, ordered by value; otherwise labels are strings
+and the ClassLabel names are the training labels sorted by name. The log says which reading
+was taken. A validation/test label that does not occur in train is an error, and so are fewer
+than two classes, a missing label (empty, ``null``, ``NaN``, ``N/A``) and a header (or a JSON
+object) naming a column twice.
 
 Problems raise :class:`~lcl.data.registry.DataError` with ``file:line: what is wrong``
 (lines are 1-based, as an editor shows them).
@@ -26,6 +29,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +46,9 @@ SPLIT_NAMES = {
     "test": ("test",),
 }
 _INT = re.compile(r"\d+")
+# label texts that mean "no value" (as pandas, R and spreadsheets write it), never a class
+MISSING_LABELS = frozenset({"nan", "-nan", "+nan", "null", "n/a", "#n/a", "<na>"})
+logger = logging.getLogger("lcl.data")
 
 
 @dataclass
@@ -75,6 +83,11 @@ def _check(path: Path, line: int, text: object, label: object, text_column: str,
         raise DataError(f"{path}:{line}: empty text in column {text_column!r}")
     if label is None or (isinstance(label, str) and not label.strip()) or isinstance(label, (bool, list, dict)):
         raise DataError(f"{path}:{line}: empty or invalid label in column {label_column!r}: {label!r}")
+    if (isinstance(label, float) and not math.isfinite(label)) or (
+            isinstance(label, str) and (label.strip().lower() in MISSING_LABELS
+                                        or label.strip() == "None")):
+        raise DataError(f"{path}:{line}: missing label in column {label_column!r} ({label!r}); "
+                        "give every example its class (rename the class if it is really called so)")
     return Record(text, label.strip() if isinstance(label, str) else label, line)
 
 
@@ -94,6 +107,11 @@ def _read_delimited(path: Path, delimiter: str, text_column: str, label_column: 
             continue
         if header is None:
             header = [h.strip() for h in row]
+            twice = sorted({h for h in header if h and header.count(h) > 1})
+            if twice:
+                raise DataError(f"{path}:{start}: column name(s) {', '.join(map(repr, twice))} "
+                                "appear more than once in the header; rename or remove the "
+                                "extra column")
             for col in (text_column, label_column):
                 if col not in header:
                     raise DataError(f"{path}:{start}: missing column {col!r} in header (found: {', '.join(header)})")
@@ -110,13 +128,28 @@ def _read_delimited(path: Path, delimiter: str, text_column: str, label_column: 
     return records
 
 
+class _DuplicateKeys(Exception):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    keys = [k for k, _ in pairs]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise _DuplicateKeys(", ".join(map(repr, twice)))
+    return dict(pairs)
+
+
 def _read_jsonl(path: Path, text_column: str, label_column: str) -> list[Record]:
     records = []
     for line_no, line in enumerate(_decode(path).split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, object_pairs_hook=_no_duplicate_keys)
+        except _DuplicateKeys as exc:
+            raise DataError(
+                f"{path}:{line_no}: key(s) {exc} appear more than once in the object") from None
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}:{line_no}: cannot parse line: invalid JSON ({exc.msg} at column {exc.colno})") from None
         if not isinstance(obj, dict):
@@ -184,7 +217,20 @@ def load_custom(
     integer = all(is_int(r.label) for recs in records.values() for r in recs)
     norm = (lambda v: int(v)) if integer else (lambda v: str(v))
     train_labels = {norm(r.label) for r in records["train"]}
-    names = [str(i) for i in range(max(train_labels) + 1)] if integer else sorted(train_labels)
+    if len(train_labels) < 2:
+        only = next(iter(train_labels))
+        raise DataError(f"{files['train']}: only one class ({str(only)!r}) in column "
+                        f"{label_column!r}; a classifier needs at least two")
+    if integer and train_labels == set(range(len(train_labels))):
+        names = [str(i) for i in range(len(train_labels))]
+        logger.info("%s: integer labels 0..%d are taken as class indices", files["train"],
+                    len(names) - 1)
+    elif integer:
+        names = [str(v) for v in sorted(train_labels)]
+        logger.warning("%s: integer labels that are not 0..C-1 are taken as class names: %s",
+                       files["train"], ", ".join(names))
+    else:
+        names = sorted(train_labels)
     index = {int(n) if integer else n: i for i, n in enumerate(names)}
 
     splits = {}

@@ -162,7 +162,13 @@ def not_found(name: str, what: str) -> DatasetNotFoundError:
 def build(
     splits: dict[str, tuple[list[str], list[int]]], names: Sequence[str]
 ) -> datasets.DatasetDict:
-    """DatasetDict with ``text`` (string) and ``label`` (ClassLabel) for each split."""
+    """DatasetDict with ``text`` (string) and ``label`` (ClassLabel) for each split.
+
+    Refuses training data of fewer than two classes (nothing to tell apart)."""
+    if "train" in splits and len(set(splits["train"][1])) < 2:
+        present = sorted({names[i] for i in splits["train"][1]})
+        raise DataError(f"the training data has {len(present)} class(es) "
+                        f"({', '.join(present) or 'none'}); a classifier needs at least two")
     features = datasets.Features(
         {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=list(names))}
     )
