@@ -419,4 +419,15 @@ def write_run_files(config: TrainConfig, ds, label_names: list[str], out: Path, 
         **extra,
     }
     run.write_metrics(metrics)  # last: the run is finished
+    write_card(run.path)
     return metrics
+
+
+def write_card(path: Path) -> None:
+    """The model card of a finished run (``model/README.md``); a failure costs only the card."""
+    from lcl.model_card import write_model_card
+
+    try:
+        write_model_card(path)
+    except Exception as err:  # noqa: BLE001 - the run itself is finished and valid
+        logger.warning("model card not written (%s); `lcl card %s` writes it", err, path)

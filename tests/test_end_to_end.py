@@ -16,9 +16,16 @@ pytestmark = pytest.mark.slow
 def test_train_writes_every_output(trained_run):
     run, metrics = trained_run
     for name in ("metrics.json", "config.yaml", "predictions.jsonl", "history.json",
-                 "confusability.json", "test_embeddings.npy", "model/config.json"):
+                 "confusability.json", "test_embeddings.npy", "model/config.json",
+                 "model/README.md"):
         assert (run / name).exists(), name
     assert not (run / "checkpoints").exists()  # removed after a finished run
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(run / "model" / "README.md")  # the model card states the run's numbers
+    results = card.data.eval_results
+    accuracy = next(r.metric_value for r in results if r.metric_type == "accuracy")
+    assert accuracy == metrics["test"]["accuracy"]
     assert list((run / "tensorboard").iterdir())
     names = metrics["label_names"]
     assert len(names) == 7 and "guilt" in names

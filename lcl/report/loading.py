@@ -1,6 +1,6 @@
 """Loading: one run folder -> a validated :class:`RunData`; several runs aligned and named.
 
-The file names of a run folder are module-level constants here and nowhere else in the report.
+The file names of a run folder come from :mod:`lcl.run_dir`, their one owner.
 """
 
 from __future__ import annotations
@@ -16,16 +16,17 @@ from typing import Any
 import numpy as np
 import yaml
 
+from lcl import run_dir
 from lcl.errors import LCLError
 from lcl.objectives import LOSSES, TRAINED_LOSSES
 
 # The run folder written by `lcl train` / `lcl probe` (the report reads these and nothing else).
-CONFIG_FILE = "config.yaml"
-METRICS_FILE = "metrics.json"
-PREDICTIONS_FILE = "predictions.jsonl"
-HISTORY_FILE = "history.json"
-CONFUSABILITY_FILE = "confusability.json"
-EMBEDDINGS_FILE = "test_embeddings.npy"
+CONFIG_FILE = run_dir.CONFIG
+METRICS_FILE = run_dir.METRICS
+PREDICTIONS_FILE = run_dir.PREDICTIONS
+HISTORY_FILE = run_dir.HISTORY
+CONFUSABILITY_FILE = run_dir.CONFUSABILITY
+EMBEDDINGS_FILE = run_dir.EMBEDDINGS
 
 REQUIRED_FILES: tuple[str, ...] = (
     CONFIG_FILE,
