@@ -211,8 +211,11 @@ def _training_arguments(config: TrainConfig, checkpoint_dir: Path) -> TrainingAr
         lr_scheduler_type="linear",
         warmup_steps=config.warmup_ratio,  # a float < 1 is a share of the total steps
         max_grad_norm=config.max_grad_norm,
-        eval_strategy="epoch",
-        save_strategy="epoch",
+        # k > 1 evaluations per epoch: every 1/k epoch (a float < 1 is a share of all steps)
+        eval_strategy="epoch" if config.evals_per_epoch == 1 else "steps",
+        save_strategy="epoch" if config.evals_per_epoch == 1 else "steps",
+        eval_steps=None if config.evals_per_epoch == 1 else 1 / (config.epochs * config.evals_per_epoch),
+        save_steps=None if config.evals_per_epoch == 1 else 1 / (config.epochs * config.evals_per_epoch),
         save_total_limit=1,  # with load_best_model_at_end the best one is kept as well
         load_best_model_at_end=True,
         metric_for_best_model="accuracy",
@@ -240,13 +243,15 @@ def _tensorboard_callback(output_dir: Path):
     return TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(output_dir / "tensorboard")))
 
 
-def _best_epoch(history: list[dict]) -> int | None:
-    """The epoch of the first highest validation accuracy (the Trainer's own choice)."""
+def _best_epoch(history: list[dict]) -> int | float | None:
+    """The epoch of the first highest validation accuracy (the Trainer's own choice): a whole
+    number, or a fraction (2 decimals) with several evaluations per epoch."""
     evals = [h for h in history if "eval_accuracy" in h]
     if not evals:
         return None
     best = max(evals, key=lambda h: h["eval_accuracy"])  # max keeps the first of equals
-    return int(round(best["epoch"]))
+    epoch = float(best["epoch"])
+    return int(round(epoch)) if abs(epoch - round(epoch)) < 1e-6 else round(epoch, 2)
 
 
 def train(config: TrainConfig) -> TrainResult:

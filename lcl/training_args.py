@@ -55,13 +55,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "views": "synonym", "pooling": "cls", "head": "native", "head_init": "random",
         "temperature": 0.3, "lam": 0.5, "batch_size": 10, "learning_rate": 2e-5,
         "head_learning_rate": None, "warmup_ratio": 0.0, "weight_decay": 0.01,
-        "max_grad_norm": 1.0, "epochs": 5, "early_stopping_patience": None,
+        "max_grad_norm": 1.0, "epochs": 5, "early_stopping_patience": None, "evals_per_epoch": 1,
     },
     "minilm": {
         "views": "synonym", "pooling": "auto", "head": "pooled", "head_init": "probe",
         "temperature": 0.3, "lam": 0.5, "batch_size": 10, "learning_rate": 5e-5,
         "head_learning_rate": 1e-3, "warmup_ratio": 0.1, "weight_decay": 0.01,
-        "max_grad_norm": 1.0, "epochs": 4, "early_stopping_patience": 1,
+        "max_grad_norm": 1.0, "epochs": 4, "early_stopping_patience": 1, "evals_per_epoch": 1,
     },
 }
 # the measured recipe per encoder alias; encoders not listed get DEFAULT_PRESET
@@ -140,6 +140,8 @@ class TrainConfig:
                                 "(not on biases and LayerNorm weights)"})
     max_grad_norm: float = field(default=FROM_PRESET, metadata={"help": "gradient-norm clip"})
     epochs: int = field(default=FROM_PRESET, metadata={"help": "training epochs"})
+    evals_per_epoch: int = field(default=FROM_PRESET, metadata={
+        "help": "validation evaluations (and checkpoints) per epoch; the best one is kept"})
     early_stopping_patience: int | None = field(default=FROM_PRESET, metadata={
         "help": "stop after N evaluations without a better validation accuracy (none: never)"})
     seed: int = field(default=0, metadata={"help": "seed of data order, views and head init"})
@@ -213,7 +215,7 @@ class TrainConfig:
             raise ConfigError(f"--learning-rate must be positive, not {self.learning_rate}")
         for name in ("batch_size", "eval_batch_size", "epochs", "max_length", "logging_steps",
                      "max_train_samples", "max_eval_samples", "early_stopping_patience",
-                     "max_train_per_class"):
+                     "max_train_per_class", "evals_per_epoch"):
             at_least(name, 1)
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"--dropout must lie in [0, 1), not {self.dropout}")

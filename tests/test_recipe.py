@@ -243,3 +243,24 @@ def test_exported_encoder_keeps_its_pooling(tmp_path):
     out = export_encoder("minilm", tmp_path / "enc", dtype="float16")
     assert checkpoint_pooling(out) == "mean"
     assert resolve_pooling("auto", str(out)) == "mean"
+
+
+def test_best_epoch_is_fractional_with_several_evaluations_per_epoch():
+    from lcl.trainer import _best_epoch
+
+    history = [{"epoch": 0.5, "eval_accuracy": 0.8}, {"epoch": 1.0, "eval_accuracy": 0.9},
+               {"epoch": 1.5, "eval_accuracy": 0.9}, {"loss": 1.0, "epoch": 1.5}]
+    assert _best_epoch(history) == 1
+    history[0]["eval_accuracy"] = 0.95
+    assert _best_epoch(history) == 0.5
+    assert _best_epoch([{"loss": 1.0}]) is None
+
+
+def test_evaluations_per_epoch_set_the_evaluation_and_checkpoint_interval(tmp_path):
+    from lcl.trainer import _training_arguments
+
+    args = _training_arguments(TrainConfig(epochs=2, evals_per_epoch=4), tmp_path)
+    assert (args.eval_strategy, args.save_strategy) == ("steps", "steps")
+    assert args.eval_steps == args.save_steps == pytest.approx(1 / 8)
+    args = _training_arguments(TrainConfig(preset="paper"), tmp_path)
+    assert args.eval_strategy == "epoch" and args.save_strategy == "epoch"
