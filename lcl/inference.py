@@ -59,9 +59,18 @@ class Classifier:
         return probs
 
 
-def predict(model: str | Path | Classifier, texts: list[str], batch_size: int = 64) -> list[dict]:
-    """One ``{"text", "label", "score", "probs"}`` per text, in order."""
-    clf = model if isinstance(model, Classifier) else Classifier(model)
+def open_classifier(model_dir: str | Path):
+    """A :class:`Classifier`, or an :class:`lcl.export.OnnxClassifier` for a folder that holds
+    an ``.onnx`` file (``lcl export --onnx``)."""
+    from lcl.export import OnnxClassifier, onnx_file
+
+    return OnnxClassifier(model_dir) if onnx_file(model_dir) else Classifier(model_dir)
+
+
+def predict(model, texts: list[str], batch_size: int = 64) -> list[dict]:
+    """One ``{"text", "label", "score", "probs"}`` per text, in order; ``model`` is a model
+    folder, an exported ONNX folder or a loaded classifier."""
+    clf = model if hasattr(model, "predict_proba") else open_classifier(model)
     probs = clf.predict_proba(texts, batch_size)
     rows = []
     for text, p in zip(texts, probs):
@@ -75,12 +84,13 @@ class LabelMismatchError(ValueError):
     """The dataset has labels the model was not trained on."""
 
 
-def evaluate(model: str | Path | Classifier, dataset: str, split: str = "test",
+def evaluate(model, dataset: str, split: str = "test",
              data_dir: str | None = None, batch_size: int = 64, **load_kwargs) -> dict:
-    """Metrics of a saved model on one split of a dataset (names mapped by label name)."""
+    """Metrics of a saved (or exported ONNX) model on one split of a dataset (names mapped by
+    label name)."""
     from lcl.data import load_dataset
 
-    clf = model if isinstance(model, Classifier) else Classifier(model)
+    clf = model if hasattr(model, "predict_proba") else open_classifier(model)
     ds = load_dataset(dataset, data_dir=data_dir, **load_kwargs)
     if split not in ds:
         raise ValueError(f"dataset {dataset!r} has no split {split!r} (has: {', '.join(ds)})")

@@ -34,6 +34,6 @@ if [ $want_test -eq 1 ]; then apt_install chromium; fi
 if [ $want_test -eq 1 ]; then
   .venv/bin/python -m pip install -q -e ".[test]"
 else
-  .venv/bin/python -m pip install -q -e .
+  .venv/bin/python -m pip install -q -e ".[onnx]"
 fi
 echo "setup: done (.venv/bin/lcl --help)"

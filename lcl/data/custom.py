@@ -29,6 +29,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Sequence
 
 import datasets
 
@@ -178,13 +179,36 @@ def load_custom(
     if not records["train"]:
         raise DataError(f"{files['train']}: no examples")
 
+    return assemble(records, lambda split, r: f"{files[split]}:{r.line}",
+                    f"the training file {files['train']}", seed, validation_fraction)
+
+
+def assemble(
+    records: dict[str, list[Record]],
+    locate: Callable[[str, Record], str],
+    train_desc: str,
+    seed: int = 0,
+    validation_fraction: float = 0.1,
+    names: Sequence[str] | None = None,
+) -> datasets.DatasetDict:
+    """Checked records per split -> DatasetDict: labels to class indices, missing splits carved.
+
+    ``locate(split, record)`` says where a record came from (``file:line``) for errors;
+    ``train_desc`` names the training data. With ``names`` (a ClassLabel's names, labels given
+    as those names) the classes are kept as they are; otherwise they follow the module rules.
+    """
     def is_int(v: object) -> bool:
         return (isinstance(v, int) and v >= 0) or (isinstance(v, str) and _INT.fullmatch(v) is not None)
 
-    integer = all(is_int(r.label) for recs in records.values() for r in recs)
-    norm = (lambda v: int(v)) if integer else (lambda v: str(v))
-    train_labels = {norm(r.label) for r in records["train"]}
-    names = [str(i) for i in range(max(train_labels) + 1)] if integer else sorted(train_labels)
+    if names is not None:
+        names = list(names)
+        integer, norm = False, str
+        train_labels = set(names)
+    else:
+        integer = all(is_int(r.label) for recs in records.values() for r in recs)
+        norm = (lambda v: int(v)) if integer else (lambda v: str(v))
+        train_labels = {norm(r.label) for r in records["train"]}
+        names = [str(i) for i in range(max(train_labels) + 1)] if integer else sorted(train_labels)
     index = {int(n) if integer else n: i for i, n in enumerate(names)}
 
     splits = {}
@@ -194,7 +218,7 @@ def load_custom(
             value = norm(r.label)
             if value not in train_labels:
                 raise DataError(
-                    f"{files[split]}:{r.line}: label {value!r} does not occur in the training file {files['train']}"
+                    f"{locate(split, r)}: label {value!r} does not occur in {train_desc}"
                 )
             texts.append(r.text)
             labels.append(index[value])
