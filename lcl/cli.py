@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="text column of your own files or hf:/disk: datasets")
     p.add_argument("--label-column", default="label",
                    help="label column of your own files or hf:/disk: datasets")
-    p.add_argument("--batch-size", type=int, default=64, help="texts per batch (default: 64)")
+    p.add_argument("--batch-size", type=int, help="texts per batch (default: 64; 16 for an "
+                                                  "ONNX folder, faster on a CPU)")
     p.add_argument("--output", help="write the metrics here as JSON (default: eval_<split>.json "
                                     "beside the model directory; eval_<split>_onnx.json for "
                                     "an ONNX folder named onnx)")
@@ -93,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a run's model/ directory, or a folder written by lcl export --onnx")
     p.add_argument("texts", nargs="*", help="texts to classify")
     p.add_argument("--input", help="file of texts, one per line (or - for stdin)")
-    p.add_argument("--batch-size", type=int, default=64, help="texts per batch (default: 64)")
+    p.add_argument("--batch-size", type=int, help="texts per batch (default: 64; 16 for an "
+                                                  "ONNX folder, faster on a CPU)")
 
     p = sub.add_parser("report", help="HTML report of one run or several side by side")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="output folders of lcl train")

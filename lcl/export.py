@@ -41,6 +41,9 @@ ONNX_FILE = "model.onnx"
 META_FILE = "lcl_export.json"
 OPSET = 17
 QUANTIZE = ("int8",)
+# texts per batch: on one CPU thread 16 beat 64 for every back-end (activations stay in cache),
+# and int8's activation scales, computed per batch, then span fewer texts (docs/RESULTS.md)
+BATCH_SIZE = 16
 PROBE_TEXTS = [
     "I was so scared when the lights went out during the storm.",
     "My best friend forgot my birthday again.",
@@ -229,7 +232,10 @@ class OnnxClassifier:
                                             providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
 
-    def logits(self, texts: list[str], batch_size: int = 64, progress: str | None = None):
+    default_batch_size = BATCH_SIZE
+
+    def logits(self, texts: list[str], batch_size: int = BATCH_SIZE,
+               progress: str | None = None):
         """(N, C) float32 logits; texts sorted by length so batches pad little."""
         from tqdm.auto import tqdm
 
@@ -243,7 +249,7 @@ class OnnxClassifier:
             out[idx] = self.session.run(["logits"], feed)[0]
         return out
 
-    def predict_proba(self, texts: list[str], batch_size: int = 64,
+    def predict_proba(self, texts: list[str], batch_size: int = BATCH_SIZE,
                       progress: str | None = None):
         logits = self.logits(texts, batch_size, progress)
         logits = logits - logits.max(axis=1, keepdims=True)
@@ -294,10 +300,10 @@ def _encoder(folder: Path, max_length: int):
 
 
 def predict(model_dir: str | os.PathLike | OnnxClassifier, texts: list[str],
-            batch_size: int = 64) -> list[dict]:
+            batch_size: int | None = None) -> list[dict]:
     """:func:`lcl.inference.predict` for an exported folder, without importing torch."""
     clf = model_dir if isinstance(model_dir, OnnxClassifier) else OnnxClassifier(model_dir)
-    probs = clf.predict_proba(texts, batch_size)
+    probs = clf.predict_proba(texts, batch_size or BATCH_SIZE)
     rows = []
     for text, p in zip(texts, probs):
         best = int(p.argmax())

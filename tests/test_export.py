@@ -41,7 +41,7 @@ def torch_logits(model_dir, texts):
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """A pooled MiniLM (prototype head: clear argmax) and a native-head MiniLM, saved as lcl does."""
+    """A pooled MiniLM (prototype head: a clear argmax) and a native-head MiniLM, saved by lcl."""
     root = tmp_path_factory.mktemp("export")
     tokenizer = load_tokenizer("minilm")
     pooled = load_classifier("minilm", LABELS, head="pooled", pooling="mean").eval()
