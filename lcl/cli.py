@@ -1,4 +1,5 @@
-"""``lcl`` command line: a thin layer over the Python API (train, evaluate, predict, report, study).
+"""``lcl`` command line: a thin layer over the Python API (train, evaluate, predict, report, study,
+export).
 
 Errors a user can cause (bad flag, unknown dataset, missing file, unknown model) print one line
 on stderr and exit with status 2; nothing is left half-written. Those are exactly the
@@ -78,21 +79,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(p, skip=("loss",))
 
     p = sub.add_parser("evaluate", help="metrics of a saved model on a dataset split")
-    p.add_argument("--model", required=True, help="a run's model/ directory")
-    p.add_argument("--dataset", required=True, help="dataset name or csv:/tsv:/jsonl:PATH")
+    p.add_argument("--model", required=True,
+                   help="a run's model/ directory, or a folder written by lcl export --onnx")
+    p.add_argument("--dataset", required=True,
+                   help="dataset name, csv:/tsv:/jsonl:PATH, hf:NAME[:CONFIG] or disk:PATH")
     p.add_argument("--data-dir", help="folder of the original dataset files")
     p.add_argument("--split", default="test", help="split to evaluate (default: test)")
-    p.add_argument("--text-column", default="text", help="text column of your own files")
-    p.add_argument("--label-column", default="label", help="label column of your own files")
-    p.add_argument("--batch-size", type=int, default=64, help="texts per batch (default: 64)")
-    p.add_argument("--output", help="write the metrics here as JSON "
-                                    "(default: eval_<split>.json beside the model directory)")
+    p.add_argument("--text-column", default="text",
+                   help="text column of your own files or hf:/disk: datasets")
+    p.add_argument("--label-column", default="label",
+                   help="label column of your own files or hf:/disk: datasets")
+    p.add_argument("--batch-size", type=int, help="texts per batch (default: 64; 16 for an "
+                                                  "ONNX folder, faster on a CPU)")
+    p.add_argument("--output", help="write the metrics here as JSON (default: eval_<split>.json "
+                                    "beside the model directory; eval_<split>_onnx.json for "
+                                    "an ONNX folder named onnx)")
 
     p = sub.add_parser("predict", help="label and probability for each text")
-    p.add_argument("--model", required=True, help="a run's model/ directory")
+    p.add_argument("--model", required=True,
+                   help="a run's model/ directory, or a folder written by lcl export --onnx")
     p.add_argument("texts", nargs="*", help="texts to classify")
     p.add_argument("--input", help="file of texts, one per line (or - for stdin)")
-    p.add_argument("--batch-size", type=int, default=64, help="texts per batch (default: 64)")
+    p.add_argument("--batch-size", type=int, help="texts per batch (default: 64; 16 for an "
+                                                  "ONNX folder, faster on a CPU)")
 
     p = sub.add_parser("report", help="HTML report of one run or several side by side")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="output folders of lcl train")
@@ -105,6 +114,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "state, and rewrite the results files from the finished ones")
     p.add_argument("--shard", metavar="I/N", help="run only every N-th cell from the I-th "
                                                   "(several workers on one machine)")
+
+    p = sub.add_parser("export", help="export a run's classifier to ONNX for fast CPU inference",
+                       description="Write RUN_DIR/onnx/ (or onnx-int8/): model.onnx, tokenizer, "
+                                   "config.json; `lcl predict --model` takes that folder.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (with model/) or a model "
+                                                      "folder")
+    p.add_argument("--onnx", action="store_true", help="export to ONNX (the one format so far)")
+    p.add_argument("--quantize", choices=["int8"], help="dynamic int8 quantization of the "
+                   "encoder's weights (faster, smaller, slightly different probabilities)")
+    p.add_argument("--output", help="folder to write (default: RUN_DIR/onnx, or onnx-int8)")
 
     p = sub.add_parser("export-encoder", help="save a copy of an encoder, e.g. in float16")
     p.add_argument("model", help="`minilm`, a local path or a Hugging Face name")
@@ -127,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "run, everything it wrote. Refused while a live run owns the folder.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="an output folder of lcl train")
 
-    sub.add_parser("datasets", help="list the built-in datasets")
+    sub.add_parser("datasets", help="list the built-in datasets and the other kinds of --dataset")
     return parser
 
 
@@ -168,7 +187,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate(args.model, args.dataset, split=args.split, data_dir=args.data_dir,
                        batch_size=args.batch_size, text_column=args.text_column,
                        label_column=args.label_column)
-    output = Path(args.output) if args.output else Path(args.model).resolve().parent / f"eval_{args.split}.json"
+    from lcl.export import onnx_file
+
+    model = Path(args.model).resolve()
+    name = f"eval_{args.split}_{model.name}.json" if onnx_file(model) else f"eval_{args.split}.json"
+    output = Path(args.output) if args.output else model.parent / name
     atomic_write_json(output, metrics)
     short = {k: metrics[k] for k in ("dataset", "split", "accuracy", "macro_f1", "weighted_f1",
                                      "num_examples")}
@@ -178,7 +201,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from lcl.inference import predict
+    from lcl.export import onnx_file
+
+    if onnx_file(args.model):  # an exported folder: ONNX Runtime, torch is not imported
+        from lcl.export import predict
+    else:
+        from lcl.inference import predict
 
     texts = list(args.texts)
     if args.input:
@@ -228,6 +256,8 @@ def _cmd_push(args: argparse.Namespace) -> int:
 
     url = push(args.run_dir, args.repo_id, private=args.private, token=args.token)
     print(f"uploaded {Path(args.run_dir) / 'model'} to {args.repo_id}: {url}")
+    return 0
+
 
 def _cmd_clean(args: argparse.Namespace) -> int:
     from lcl.run_dir import clean, format_bytes
@@ -237,18 +267,40 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from lcl.export import META_FILE, export_onnx
+
+    if not args.onnx:
+        raise UsageError("say which format: --onnx (the only one so far); for a PyTorch copy "
+                         "of an encoder, see lcl export-encoder")
+    path = export_onnx(args.run_dir, args.output, quantize=args.quantize)
+    meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+    size = sum(f.stat().st_size for f in path.glob("*.onnx")) / 2**20
+    print(f"ONNX model written to {path} ({size:.1f} MiB, {args.quantize or 'float32'}); "
+          f"largest logit difference to PyTorch on {meta['probe_texts']} texts: "
+          f"{meta['max_abs_logit_diff']:.2g}")
+    return 0
+
+
 def _cmd_datasets(args: argparse.Namespace) -> int:
     from lcl.data import DATASETS
 
     for name, info in DATASETS.items():
         print(f"{name:22s} {info.num_classes:3d} classes  {info.description}")
+    for name, what in (
+            ("csv:PATH", "your CSV file, or a folder of train/validation/test files (also "
+                         "tsv:PATH, jsonl:PATH); --text-column, --label-column"),
+            ("hf:NAME[:CONFIG]", "any Hugging Face dataset through datasets.load_dataset "
+                                 "(Hub or cache); --text-column, --label-column"),
+            ("disk:PATH", "a dataset saved with save_to_disk (DatasetDict or one Dataset)")):
+        print(f"{name:22s} {'any':>3s} classes  {what}")
     return 0
 
 
 COMMANDS = {"train": _cmd_train, "probe": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
             "report": _cmd_report, "study": _cmd_study, "datasets": _cmd_datasets,
-            "export-encoder": _cmd_export_encoder, "card": _cmd_card, "push": _cmd_push,
-            "clean": _cmd_clean}
+            "export": _cmd_export, "export-encoder": _cmd_export_encoder, "card": _cmd_card,
+            "push": _cmd_push, "clean": _cmd_clean}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _close_process_group() -> None:
     """Under torchrun the Trainer opened a process group; close it before exit (NCCL warns)."""
+    if "torch" not in sys.modules:  # e.g. predict from an ONNX folder: no torch, no group
+        return
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():

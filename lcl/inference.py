@@ -60,10 +60,19 @@ class Classifier:
         return probs
 
 
-def predict(model: str | Path | Classifier, texts: list[str], batch_size: int = 64) -> list[dict]:
-    """One ``{"text", "label", "score", "probs"}`` per text, in order."""
-    clf = model if isinstance(model, Classifier) else Classifier(model)
-    probs = clf.predict_proba(texts, batch_size)
+def open_classifier(model_dir: str | Path):
+    """A :class:`Classifier`, or an :class:`lcl.export.OnnxClassifier` for a folder that holds
+    an ``.onnx`` file (``lcl export --onnx``)."""
+    from lcl.export import OnnxClassifier, onnx_file
+
+    return OnnxClassifier(model_dir) if onnx_file(model_dir) else Classifier(model_dir)
+
+
+def predict(model, texts: list[str], batch_size: int | None = None) -> list[dict]:
+    """One ``{"text", "label", "score", "probs"}`` per text, in order; ``model`` is a model
+    folder, an exported ONNX folder or a loaded classifier (batches: 64, 16 for ONNX)."""
+    clf = model if hasattr(model, "predict_proba") else open_classifier(model)
+    probs = clf.predict_proba(texts, batch_size or getattr(clf, "default_batch_size", 64))
     rows = []
     for text, p in zip(texts, probs):
         best = int(p.argmax())
@@ -80,12 +89,13 @@ class UnknownSplitError(LCLError, ValueError):
     """The dataset has no split of the name asked for."""
 
 
-def evaluate(model: str | Path | Classifier, dataset: str, split: str = "test",
-             data_dir: str | None = None, batch_size: int = 64, **load_kwargs) -> dict:
-    """Metrics of a saved model on one split of a dataset (names mapped by label name)."""
+def evaluate(model, dataset: str, split: str = "test",
+             data_dir: str | None = None, batch_size: int | None = None, **load_kwargs) -> dict:
+    """Metrics of a saved (or exported ONNX) model on one split of a dataset (names mapped by
+    label name)."""
     from lcl.data import load_dataset
 
-    clf = model if isinstance(model, Classifier) else Classifier(model)
+    clf = model if hasattr(model, "predict_proba") else open_classifier(model)
     ds = load_dataset(dataset, data_dir=data_dir, **load_kwargs)
     if split not in ds:
         raise UnknownSplitError(f"dataset {dataset!r} has no split {split!r} (has: {', '.join(ds)})")
@@ -96,6 +106,7 @@ def evaluate(model: str | Path | Classifier, dataset: str, split: str = "test",
         raise LabelMismatchError(f"the model at {clf.model_dir} does not know the label(s) "
                                  f"{', '.join(missing)} of dataset {dataset!r}")
     gold = np.array([clf.label_names.index(names[y]) for y in list(part["label"])])
+    batch_size = batch_size or getattr(clf, "default_batch_size", 64)
     probs = clf.predict_proba(list(part["text"]), batch_size, progress=f"evaluate {split}")
     metrics = classification_metrics(gold, probs, clf.label_names)
     metrics.update({"dataset": dataset, "split": split, "model": clf.model_dir})

@@ -79,11 +79,14 @@ def resolve_preset(preset: str, model: str) -> str:
 class TrainConfig:
     # data
     dataset: str = field(default="demo", metadata={"help": "built-in name (see `lcl datasets`), "
-                         "`empathetic_dialogues:SUBSET`, or csv:/tsv:/jsonl:PATH"})
+                         "`empathetic_dialogues:SUBSET`, csv:/tsv:/jsonl:PATH, hf:NAME[:CONFIG] "
+                         "or disk:PATH"})
     data_dir: str | None = field(default=None, metadata={"help": "folder of the original dataset "
                                  "files (default: $LCL_DATA_DIR)"})
-    text_column: str = field(default="text", metadata={"help": "text column of your own files"})
-    label_column: str = field(default="label", metadata={"help": "label column of your own files"})
+    text_column: str = field(default="text", metadata={"help": "text column of your own files "
+                             "and hf:/disk: datasets"})
+    label_column: str = field(default="label", metadata={"help": "label column of your own files "
+                              "and hf:/disk: datasets"})
     max_train_samples: int | None = field(default=None, metadata={"help": "use the first N "
                                           "training texts after a seeded shuffle"})
     max_train_per_class: int | None = field(default=None, metadata={

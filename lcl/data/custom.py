@@ -32,6 +32,7 @@ import json
 import logging
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,32 +206,55 @@ def load_custom(
 ) -> datasets.DatasetDict:
     """Load a file or a split directory as a DatasetDict (see the module docstring)."""
     if kind is not None and kind not in CUSTOM_KINDS:
-        raise ValueError(f"unknown file kind {kind!r}; use one of {', '.join(CUSTOM_KINDS)}")
+        raise DataError(f"unknown file kind {kind!r}; use one of {', '.join(CUSTOM_KINDS)}")
     kind, files = _split_files(Path(path).expanduser(), kind)
     records = {split: read_file(f, kind, text_column, label_column) for split, f in files.items()}
     if not records["train"]:
         raise DataError(f"{files['train']}: no examples")
 
+    return assemble(records, lambda split, r: f"{files[split]}:{r.line}",
+                    f"the training file {files['train']}", seed, validation_fraction)
+
+
+def assemble(
+    records: dict[str, list[Record]],
+    locate: Callable[[str, Record], str],
+    train_desc: str,
+    seed: int = 0,
+    validation_fraction: float = 0.1,
+    names: Sequence[str] | None = None,
+) -> datasets.DatasetDict:
+    """Checked records per split -> DatasetDict: labels to class indices, missing splits carved.
+
+    ``locate(split, record)`` says where a record came from (``file:line``) for errors;
+    ``train_desc`` names the training data. With ``names`` (a ClassLabel's names, labels given
+    as those names) the classes are kept as they are; otherwise they follow the module rules.
+    """
     def is_int(v: object) -> bool:
         return (isinstance(v, int) and v >= 0) or (isinstance(v, str) and _INT.fullmatch(v) is not None)
 
-    integer = all(is_int(r.label) for recs in records.values() for r in recs)
-    norm = (lambda v: int(v)) if integer else (lambda v: str(v))
-    train_labels = {norm(r.label) for r in records["train"]}
-    if len(train_labels) < 2:
-        only = next(iter(train_labels))
-        raise DataError(f"{files['train']}: only one class ({str(only)!r}) in column "
-                        f"{label_column!r}; a classifier needs at least two")
-    if integer and train_labels == set(range(len(train_labels))):
-        names = [str(i) for i in range(len(train_labels))]
-        logger.info("%s: integer labels 0..%d are taken as class indices", files["train"],
-                    len(names) - 1)
-    elif integer:
-        names = [str(v) for v in sorted(train_labels)]
-        logger.warning("%s: integer labels that are not 0..C-1 are taken as class names: %s",
-                       files["train"], ", ".join(names))
+    if names is not None:
+        names = list(names)
+        integer, norm = False, str
+        train_labels = set(names)
     else:
-        names = sorted(train_labels)
+        integer = all(is_int(r.label) for recs in records.values() for r in recs)
+        norm = (lambda v: int(v)) if integer else (lambda v: str(v))
+        train_labels = {norm(r.label) for r in records["train"]}
+        if integer and train_labels == set(range(len(train_labels))):
+            names = [str(i) for i in range(len(train_labels))]
+            logger.info("%s: integer labels 0..%d are taken as class indices", train_desc,
+                        len(names) - 1)
+        elif integer:
+            names = [str(v) for v in sorted(train_labels)]
+            logger.warning("%s: integer labels that are not 0..C-1 are taken as class names: %s",
+                           train_desc, ", ".join(names))
+        else:
+            names = sorted(train_labels)
+    if len(train_labels) < 2:
+        only = next(iter(train_labels), None)
+        raise DataError(f"{train_desc}: only one class ({str(only)!r}); a classifier needs at "
+                        "least two")
     index = {int(n) if integer else n: i for i, n in enumerate(names)}
 
     splits = {}
@@ -240,7 +264,7 @@ def load_custom(
             value = norm(r.label)
             if value not in train_labels:
                 raise DataError(
-                    f"{files[split]}:{r.line}: label {value!r} does not occur in the training file {files['train']}"
+                    f"{locate(split, r)}: label {value!r} does not occur in {train_desc}"
                 )
             texts.append(r.text)
             labels.append(index[value])

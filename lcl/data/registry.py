@@ -89,12 +89,14 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 CUSTOM_KINDS = ("csv", "tsv", "jsonl")
+EXTERNAL_KINDS = ("hf", "disk")  # any Hugging Face dataset: lcl.data.external
 
 
 def unknown_name_message(name: str) -> str:
     names = ", ".join(DATASETS)
     kinds = ", ".join(f"{k}:PATH" for k in CUSTOM_KINDS)
-    return f"unknown dataset {name!r}; valid names: {names}; or your own files: {kinds}"
+    return (f"unknown dataset {name!r}; valid names: {names}; or your own files: {kinds}; "
+            "or any Hugging Face dataset: hf:NAME[:CONFIG], disk:PATH")
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
