@@ -28,8 +28,12 @@ from lcl.modeling import LCLModel, load_tokenizer
 from lcl.trainer import PairedViewCollator
 from lcl.training_args import TrainConfig
 
-VARIANTS = {"ce": {"loss": "ce"}, "scl": {"loss": "scl"}, "lcl": {"loss": "lcl"},
-            "lcl-self": {"loss": "lcl", "weighting": "self"}}
+VARIANTS = {
+    "ce": {"loss": "ce"},
+    "scl": {"loss": "scl"},
+    "lcl": {"loss": "lcl"},
+    "lcl-self": {"loss": "lcl", "weighting": "self"},
+}
 
 
 def main() -> None:
@@ -47,9 +51,11 @@ def main() -> None:
     labels = ds["train"].features["label"].names
     tokenizer = load_tokenizer("minilm")
     batch = PairedViewCollator(tokenizer)(list(train))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, dataset {name}, "
-          f"batch {batch['input_ids'].shape[0]} rows x {batch['input_ids'].shape[1]} tokens, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, dataset {name}, "
+        f"batch {batch['input_ids'].shape[0]} rows x {batch['input_ids'].shape[1]} tokens, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
 
     runs = {}
     for variant, options in VARIANTS.items():
@@ -71,7 +77,9 @@ def main() -> None:
             step(model, optim)
             times[variant].append(time.perf_counter() - start)
     base = statistics.median(times["ce"])
-    print(f"\n{'objective':<10} {'s/step':>8} {'x ce':>6}   (median of {args.steps} interleaved steps)")
+    print(
+        f"\n{'objective':<10} {'s/step':>8} {'x ce':>6}   (median of {args.steps} interleaved steps)"
+    )
     for variant, ts in times.items():
         med = statistics.median(ts)
         print(f"{variant:<10} {med:>8.3f} {med / base:>6.2f}")
@@ -87,8 +95,10 @@ def main() -> None:
         for text in texts:
             classifier(**tokenizer(text, return_tensors="pt"))
     single = len(texts) / (time.perf_counter() - start)
-    print(f"\nevaluation of {len(texts)} test texts: batched {batched:.0f} texts/s, "
-          f"one at a time {single:.0f} texts/s, ratio {batched / single:.1f}x")
+    print(
+        f"\nevaluation of {len(texts)} test texts: batched {batched:.0f} texts/s, "
+        f"one at a time {single:.0f} texts/s, ratio {batched / single:.1f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -114,8 +114,18 @@ def child(impl, b, repeats, what):
 def measure(impl, b, repeats):
     out = {}
     for what in ("time", "mem"):
-        cmd = [sys.executable, os.path.abspath(__file__), "--child", impl, str(b), str(repeats), what]
-        out.update(torch.load(io.BytesIO(subprocess.run(cmd, check=True, capture_output=True).stdout)))
+        cmd = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--child",
+            impl,
+            str(b),
+            str(repeats),
+            what,
+        ]
+        out.update(
+            torch.load(io.BytesIO(subprocess.run(cmd, check=True, capture_output=True).stdout))
+        )
     return out
 
 
@@ -126,12 +136,18 @@ def main():
     args = parser.parse_args()
     if args.child:
         return child(args.child[0], int(args.child[1]), int(args.child[2]), args.child[3])
-    print(f"torch {torch.__version__}, 1 CPU thread, D={D}, C={C}, tau={TAU}, float32; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print("time = fastest wall-clock forward+backward of the repeats (vectorised: >=0.5 s of them); "
-          "peak = peak RSS rise of one call in a fresh process")
-    head = (f"{'B':>5} | {'vectorised':>11} {'peak MiB':>8} | {'loop':>10} {'reps':>4} "
-            f"{'peak MiB':>8} | {'speed-up':>9} | {'|value diff|':>12} {'|grad diff|':>11}")
+    print(
+        f"torch {torch.__version__}, 1 CPU thread, D={D}, C={C}, tau={TAU}, float32; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    print(
+        "time = fastest wall-clock forward+backward of the repeats (vectorised: >=0.5 s of them); "
+        "peak = peak RSS rise of one call in a fresh process"
+    )
+    head = (
+        f"{'B':>5} | {'vectorised':>11} {'peak MiB':>8} | {'loop':>10} {'reps':>4} "
+        f"{'peak MiB':>8} | {'speed-up':>9} | {'|value diff|':>12} {'|grad diff|':>11}"
+    )
     print(head)
     print("-" * len(head))
     loop_reps = {20: 5, 64: 3, 256: 2, 1024: 1}
@@ -142,15 +158,19 @@ def main():
             loop = measure("loop", b, loop_reps[b])
             measured[b] = loop["t"]
             gdiff = max((x - y).abs().max().item() for x, y in zip(vec["grads"], loop["grads"]))
-            print(f"{b:>5} | {vec['t'] * 1e3:>8.3f} ms {vec['peak']:>8.1f} | {loop['t']:>8.3f} s "
-                  f"{loop_reps[b]:>4} {loop['peak']:>8.1f} | {loop['t'] / vec['t']:>8.0f}x | "
-                  f"{abs(vec['value'] - loop['value']):>12.2e} {gdiff:>11.2e}")
+            print(
+                f"{b:>5} | {vec['t'] * 1e3:>8.3f} ms {vec['peak']:>8.1f} | {loop['t']:>8.3f} s "
+                f"{loop_reps[b]:>4} {loop['peak']:>8.1f} | {loop['t'] / vec['t']:>8.0f}x | "
+                f"{abs(vec['value'] - loop['value']):>12.2e} {gdiff:>11.2e}"
+            )
         else:
             # extrapolate with the exponent observed between B=64 and B=256
             k = math.log(measured[256] / measured[64]) / math.log(4)
             est = measured[256] * 4**k
-            print(f"{b:>5} | {vec['t'] * 1e3:>8.3f} ms {vec['peak']:>8.1f} | loop: skipped, est. "
-                  f"{est:.0f} s (B^{k:.2f} fit to B=64..256; --loop-1024 runs it), ~{est / vec['t']:.0f}x")
+            print(
+                f"{b:>5} | {vec['t'] * 1e3:>8.3f} ms {vec['peak']:>8.1f} | loop: skipped, est. "
+                f"{est:.0f} s (B^{k:.2f} fit to B=64..256; --loop-1024 runs it), ~{est / vec['t']:.0f}x"
+            )
 
 
 if __name__ == "__main__":

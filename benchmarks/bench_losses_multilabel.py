@@ -70,15 +70,26 @@ def main():
     multi = inputs(b, c, multi=True)
     cases = {  # name -> (loss, inputs, uses weight logits, baseline name)
         "LCL (single-label)": (LabelAwareContrastiveLoss(TAU), single, True, None),
-        "ML-LCL mulsupcon": (MultiLabelLabelAwareContrastiveLoss(TAU), multi, True,
-                             "LCL (single-label)"),
-        "ML-LCL jaccard": (MultiLabelLabelAwareContrastiveLoss(TAU, "jaccard"), multi, True,
-                           "LCL (single-label)"),
+        "ML-LCL mulsupcon": (
+            MultiLabelLabelAwareContrastiveLoss(TAU),
+            multi,
+            True,
+            "LCL (single-label)",
+        ),
+        "ML-LCL jaccard": (
+            MultiLabelLabelAwareContrastiveLoss(TAU, "jaccard"),
+            multi,
+            True,
+            "LCL (single-label)",
+        ),
         "SupCon (single-label)": (SupConLoss(TAU), single, False, None),
-        "ML-SupCon mulsupcon": (MultiLabelSupConLoss(TAU), multi, False,
-                                "SupCon (single-label)"),
-        "ML-SupCon jaccard": (MultiLabelSupConLoss(TAU, "jaccard"), multi, False,
-                              "SupCon (single-label)"),
+        "ML-SupCon mulsupcon": (MultiLabelSupConLoss(TAU), multi, False, "SupCon (single-label)"),
+        "ML-SupCon jaccard": (
+            MultiLabelSupConLoss(TAU, "jaccard"),
+            multi,
+            False,
+            "SupCon (single-label)",
+        ),
     }
     times = {name: [] for name in cases}
     for r in range(args.repeats + 3):  # the first 3 rounds warm up
@@ -86,11 +97,15 @@ def main():
             t = timed(fn, f, y, w if weighted else None)
             if r >= 3:
                 times[name].append(t)
-    print(f"torch {torch.__version__}, 1 CPU thread, B={b}, C={c}, D={D}, tau={TAU}, float32, "
-          f"two views; {args.repeats} interleaved repeats; load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    head = (f"{'loss':<24} {'median fwd+bwd':>15} {'fastest':>10} {'vs single-label':>16} "
-            f"{'(fastest)':>10}")
+    print(
+        f"torch {torch.__version__}, 1 CPU thread, B={b}, C={c}, D={D}, tau={TAU}, float32, "
+        f"two views; {args.repeats} interleaved repeats; load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    head = (
+        f"{'loss':<24} {'median fwd+bwd':>15} {'fastest':>10} {'vs single-label':>16} "
+        f"{'(fastest)':>10}"
+    )
     print(head)
     print("-" * len(head))
     for name, (_, _, _, base) in cases.items():
@@ -99,8 +114,10 @@ def main():
         if base is not None:
             ratio = statistics.median(t / u for t, u in zip(times[name], times[base]))
             ratio, ratio_best = f"{ratio:.2f}x", f"{best / min(times[base]):.2f}x"
-        print(f"{name:<24} {med * 1e3:>12.3f} ms {best * 1e3:>7.3f} ms {ratio:>16} "
-              f"{ratio_best:>10}")
+        print(
+            f"{name:<24} {med * 1e3:>12.3f} ms {best * 1e3:>7.3f} ms {ratio:>16} {ratio_best:>10}"
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -55,8 +55,9 @@ def _worker(threads: int, argv: list[str]) -> int:
     lcl.trainer.LCLTrainer.__init__ = init_with_timer
     status = main(argv)
     if int(os.environ.get("RANK", "0")) == 0:
-        Path(os.environ[TIMES_ENV]).write_text(json.dumps(
-            {"ends": ends, "threads": torch.get_num_threads()}))
+        Path(os.environ[TIMES_ENV]).write_text(
+            json.dumps({"ends": ends, "threads": torch.get_num_threads()})
+        )
     return status
 
 
@@ -70,27 +71,66 @@ def _run(nproc: int, threads: int, args, work: Path) -> dict:
     out = work / f"run-{nproc}x{threads}"
     times = work / f"times-{nproc}x{threads}.json"
     per_process = args.global_batch // nproc
-    train_args = ["train", "--dataset", "demo", "--views", "dropout", "--loss", args.loss,
-                  "--model", args.model, "--epochs", "1", "--batch-size", str(per_process),
-                  "--max-train-samples", str(args.global_batch * (args.warmup + args.steps)),
-                  "--max-eval-samples", "8", "--logging-steps", "100000",
-                  "--output-dir", str(out), "--overwrite"]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
-           "--master_port", str(_free_port()), os.path.abspath(__file__),
-           "--worker-threads", str(threads), "--", *train_args]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false",
-           TIMES_ENV: str(times)}
+    train_args = [
+        "train",
+        "--dataset",
+        "demo",
+        "--views",
+        "dropout",
+        "--loss",
+        args.loss,
+        "--model",
+        args.model,
+        "--epochs",
+        "1",
+        "--batch-size",
+        str(per_process),
+        "--max-train-samples",
+        str(args.global_batch * (args.warmup + args.steps)),
+        "--max-eval-samples",
+        "8",
+        "--logging-steps",
+        "100000",
+        "--output-dir",
+        str(out),
+        "--overwrite",
+    ]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        str(nproc),
+        "--master_port",
+        str(_free_port()),
+        os.path.abspath(__file__),
+        "--worker-threads",
+        str(threads),
+        "--",
+        *train_args,
+    ]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(threads),
+        "TOKENIZERS_PARALLELISM": "false",
+        TIMES_ENV: str(times),
+    }
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
     record = json.loads(times.read_text())
-    steps = [b - a for a, b in zip(record["ends"], record["ends"][1:])][args.warmup - 1:]
+    steps = [b - a for a, b in zip(record["ends"], record["ends"][1:])][args.warmup - 1 :]
     if len(steps) < args.steps:
         sys.exit(f"expected {args.steps} timed steps, got {len(steps)}")
     median = statistics.median(steps)
-    return {"nproc": nproc, "threads": record["threads"], "per_process": per_process,
-            "step_s": median, "spread": (min(steps), max(steps)),
-            "samples_per_s": args.global_batch / median}
+    return {
+        "nproc": nproc,
+        "threads": record["threads"],
+        "per_process": per_process,
+        "step_s": median,
+        "spread": (min(steps), max(steps)),
+        "samples_per_s": args.global_batch / median,
+    }
 
 
 def main() -> None:
@@ -111,19 +151,27 @@ def main() -> None:
         load_after = os.getloadavg()[0]
 
     base = results[0]["samples_per_s"]
-    print(f"lcl train, loss {args.loss}, model {args.model}, global batch {args.global_batch} "
-          f"texts ({2 * args.global_batch} rows with views), median of {args.steps} steps "
-          f"after {args.warmup} warm-up; {os.cpu_count()} CPUs, 1-min load average "
-          f"{load_before:.1f} before / {load_after:.1f} after")
-    print(f"{'processes x threads':>20} {'texts/process':>14} {'s/step':>8} "
-          f"{'min-max s':>12} {'texts/s':>8} {'vs 1x1':>7}")
+    print(
+        f"lcl train, loss {args.loss}, model {args.model}, global batch {args.global_batch} "
+        f"texts ({2 * args.global_batch} rows with views), median of {args.steps} steps "
+        f"after {args.warmup} warm-up; {os.cpu_count()} CPUs, 1-min load average "
+        f"{load_before:.1f} before / {load_after:.1f} after"
+    )
+    print(
+        f"{'processes x threads':>20} {'texts/process':>14} {'s/step':>8} "
+        f"{'min-max s':>12} {'texts/s':>8} {'vs 1x1':>7}"
+    )
     for r in results:
         lo, hi = r["spread"]
-        print(f"{r['nproc']:>16} x {r['threads']:<1} {r['per_process']:>14} {r['step_s']:>8.3f} "
-              f"{lo:>5.2f}-{hi:<6.2f} {r['samples_per_s']:>8.2f} {r['samples_per_s'] / base:>6.2f}x")
+        print(
+            f"{r['nproc']:>16} x {r['threads']:<1} {r['per_process']:>14} {r['step_s']:>8.3f} "
+            f"{lo:>5.2f}-{hi:<6.2f} {r['samples_per_s']:>8.2f} {r['samples_per_s'] / base:>6.2f}x"
+        )
     two = results[1]["samples_per_s"]
-    print(f"2 processes / 1 process (1 thread each): {two / base:.2f}x; "
-          f"2 processes x 1 thread / 1 process x 2 threads: {two / results[2]['samples_per_s']:.2f}x")
+    print(
+        f"2 processes / 1 process (1 thread each): {two / base:.2f}x; "
+        f"2 processes x 1 thread / 1 process x 2 threads: {two / results[2]['samples_per_s']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -45,7 +45,9 @@ def _add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = (
             from lcl.training_args import PRESETS
 
             shown = ", ".join(f"{k} {PRESETS[k][f.name]}" for k in PRESETS)
-            help_text = help_text.replace("(default: from --preset)", f"(default by preset: {shown})")
+            help_text = help_text.replace(
+                "(default: from --preset)", f"(default by preset: {shown})"
+            )
         kwargs: dict = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         args = typing.get_args(hint)
         if hint is bool:
@@ -64,44 +66,73 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lcl",
         description="Fine-grained text classification with Label-aware Contrastive Loss "
-                    "(Suresh & Ong, EMNLP 2021).")
+        "(Suresh & Ong, EMNLP 2021).",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("train", help="fine-tune a classifier with CE, SupCon or LCL",
-                       description="Fine-tune a classifier; flags override --config values.")
+    p = sub.add_parser(
+        "train",
+        help="fine-tune a classifier with CE, SupCon or LCL",
+        description="Fine-tune a classifier; flags override --config values.",
+    )
     p.add_argument("--config", metavar="YAML", help="YAML file of options (flags override it)")
     _add_config_flags(p)
 
-    p = sub.add_parser("probe", help="the frozen-encoder baseline: logistic regression on "
-                       "pooled sentence features (the bar fine-tuning must clear)",
-                       description="Same data and model flags as `lcl train`; --loss is probe.")
+    p = sub.add_parser(
+        "probe",
+        help="the frozen-encoder baseline: logistic regression on "
+        "pooled sentence features (the bar fine-tuning must clear)",
+        description="Same data and model flags as `lcl train`; --loss is probe.",
+    )
     p.add_argument("--config", metavar="YAML", help="YAML file of options (flags override it)")
     _add_config_flags(p, skip=("loss",))
 
     p = sub.add_parser("evaluate", help="metrics of a saved model on a dataset split")
-    p.add_argument("--model", required=True,
-                   help="a run's model/ directory, or a folder written by lcl export --onnx")
-    p.add_argument("--dataset", required=True,
-                   help="dataset name, csv:/tsv:/jsonl:PATH, hf:NAME[:CONFIG] or disk:PATH")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="a run's model/ directory, or a folder written by lcl export --onnx",
+    )
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help="dataset name, csv:/tsv:/jsonl:PATH, hf:NAME[:CONFIG] or disk:PATH",
+    )
     p.add_argument("--data-dir", help="folder of the original dataset files")
     p.add_argument("--split", default="test", help="split to evaluate (default: test)")
-    p.add_argument("--text-column", default="text",
-                   help="text column of your own files or hf:/disk: datasets")
-    p.add_argument("--label-column", default="label",
-                   help="label column of your own files or hf:/disk: datasets")
-    p.add_argument("--batch-size", type=int, help="texts per batch (default: 64; 16 for an "
-                                                  "ONNX folder, faster on a CPU)")
-    p.add_argument("--output", help="write the metrics here as JSON (default: eval_<split>.json "
-                                    "beside the model directory; eval_<split>_onnx.json for "
-                                    "an ONNX folder named onnx)")
+    p.add_argument(
+        "--text-column", default="text", help="text column of your own files or hf:/disk: datasets"
+    )
+    p.add_argument(
+        "--label-column",
+        default="label",
+        help="label column of your own files or hf:/disk: datasets",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="texts per batch (default: 64; 16 for an ONNX folder, faster on a CPU)",
+    )
+    p.add_argument(
+        "--output",
+        help="write the metrics here as JSON (default: eval_<split>.json "
+        "beside the model directory; eval_<split>_onnx.json for "
+        "an ONNX folder named onnx)",
+    )
 
     p = sub.add_parser("predict", help="label and probability for each text")
-    p.add_argument("--model", required=True,
-                   help="a run's model/ directory, or a folder written by lcl export --onnx")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="a run's model/ directory, or a folder written by lcl export --onnx",
+    )
     p.add_argument("texts", nargs="*", help="texts to classify")
     p.add_argument("--input", help="file of texts, one per line (or - for stdin)")
-    p.add_argument("--batch-size", type=int, help="texts per batch (default: 64; 16 for an "
-                                                  "ONNX folder, faster on a CPU)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="texts per batch (default: 64; 16 for an ONNX folder, faster on a CPU)",
+    )
 
     p = sub.add_parser("report", help="HTML report of one run or several side by side")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="output folders of lcl train")
@@ -110,26 +141,45 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("study", help="run a resumable grid of datasets x objectives x seeds")
     p.add_argument("study", help="study YAML file (see studies/)")
     p.add_argument("--output-dir", help="folder of the study's runs (default: from the YAML)")
-    p.add_argument("--dry-run", action="store_true", help="run nothing: list the cells and their "
-                   "state, and rewrite the results files from the finished ones")
-    p.add_argument("--shard", metavar="I/N", help="run only every N-th cell from the I-th "
-                                                  "(several workers on one machine)")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run nothing: list the cells and their "
+        "state, and rewrite the results files from the finished ones",
+    )
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="run only every N-th cell from the I-th (several workers on one machine)",
+    )
 
-    p = sub.add_parser("export", help="export a run's classifier to ONNX for fast CPU inference",
-                       description="Write RUN_DIR/onnx/ (or onnx-int8/): model.onnx, tokenizer, "
-                                   "config.json; `lcl predict --model` takes that folder.")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (with model/) or a model "
-                                                      "folder")
+    p = sub.add_parser(
+        "export",
+        help="export a run's classifier to ONNX for fast CPU inference",
+        description="Write RUN_DIR/onnx/ (or onnx-int8/): model.onnx, tokenizer, "
+        "config.json; `lcl predict --model` takes that folder.",
+    )
+    p.add_argument(
+        "run_dir", metavar="RUN_DIR", help="a run folder (with model/) or a model folder"
+    )
     p.add_argument("--onnx", action="store_true", help="export to ONNX (the one format so far)")
-    p.add_argument("--quantize", choices=["int8"], help="dynamic int8 quantization of the "
-                   "encoder's weights (faster, smaller, slightly different probabilities)")
+    p.add_argument(
+        "--quantize",
+        choices=["int8"],
+        help="dynamic int8 quantization of the "
+        "encoder's weights (faster, smaller, slightly different probabilities)",
+    )
     p.add_argument("--output", help="folder to write (default: RUN_DIR/onnx, or onnx-int8)")
 
     p = sub.add_parser("export-encoder", help="save a copy of an encoder, e.g. in float16")
     p.add_argument("model", help="`minilm`, a local path or a Hugging Face name")
     p.add_argument("output", help="folder to write (a Hugging Face model directory)")
-    p.add_argument("--dtype", choices=["float16", "bfloat16", "float32"], default="float16",
-                   help="weight precision of the copy (default: float16, half the size)")
+    p.add_argument(
+        "--dtype",
+        choices=["float16", "bfloat16", "float32"],
+        default="float16",
+        help="weight precision of the copy (default: float16, half the size)",
+    )
 
     p = sub.add_parser("card", help="(re)write a run's model card, model/README.md")
     p.add_argument("run_dir", metavar="RUN_DIR", help="output folder of a finished run")
@@ -141,9 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true", help="create the repository as private")
     p.add_argument("--token", help="Hugging Face token (default: HF_TOKEN or the saved login)")
 
-    p = sub.add_parser("clean", help="delete a run's checkpoints (a killed run: all it left)",
-                       description="Delete the checkpoints of RUN_DIR; of an unfinished (killed) "
-                       "run, everything it wrote. Refused while a live run owns the folder.")
+    p = sub.add_parser(
+        "clean",
+        help="delete a run's checkpoints (a killed run: all it left)",
+        description="Delete the checkpoints of RUN_DIR; of an unfinished (killed) "
+        "run, everything it wrote. Refused while a live run owns the folder.",
+    )
     p.add_argument("run_dir", metavar="RUN_DIR", help="an output folder of lcl train")
 
     sub.add_parser("datasets", help="list the built-in datasets and the other kinds of --dataset")
@@ -156,8 +209,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     given = {k: v for k, v in vars(args).items() if k in TrainConfig.field_names()}
     if args.command == "probe":
         given["loss"] = "probe"
-    config = (TrainConfig.from_yaml(args.config, **given) if args.config
-              else TrainConfig.from_dict(given))
+    config = (
+        TrainConfig.from_yaml(args.config, **given) if args.config else TrainConfig.from_dict(given)
+    )
     result = train(config)
     if result.metrics:
         _print_summary(result.metrics, result.output_dir)
@@ -168,13 +222,17 @@ def _print_summary(metrics: dict, output_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{metrics['dataset']} · {metrics['loss']} · seed {metrics['seed']} · "
-                        f"best epoch {metrics['best_epoch']}")
+    table = Table(
+        title=f"{metrics['dataset']} · {metrics['loss']} · seed {metrics['seed']} · "
+        f"best epoch {metrics['best_epoch']}"
+    )
     for col in ("split", "accuracy", "macro F1", "weighted F1"):
         table.add_column(col, justify="right" if col != "split" else "left")
     for split in ("validation", "test"):
         m = metrics[split]
-        table.add_row(split, f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}", f"{m['weighted_f1']:.4f}")
+        table.add_row(
+            split, f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}", f"{m['weighted_f1']:.4f}"
+        )
     console = Console()
     console.print(table)
     console.print(f"run written to {output_dir} in {metrics['runtime_seconds']:.0f} s")
@@ -184,17 +242,25 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from lcl.inference import evaluate
     from lcl.io import atomic_write_json
 
-    metrics = evaluate(args.model, args.dataset, split=args.split, data_dir=args.data_dir,
-                       batch_size=args.batch_size, text_column=args.text_column,
-                       label_column=args.label_column)
+    metrics = evaluate(
+        args.model,
+        args.dataset,
+        split=args.split,
+        data_dir=args.data_dir,
+        batch_size=args.batch_size,
+        text_column=args.text_column,
+        label_column=args.label_column,
+    )
     from lcl.export import onnx_file
 
     model = Path(args.model).resolve()
     name = f"eval_{args.split}_{model.name}.json" if onnx_file(model) else f"eval_{args.split}.json"
     output = Path(args.output) if args.output else model.parent / name
     atomic_write_json(output, metrics)
-    short = {k: metrics[k] for k in ("dataset", "split", "accuracy", "macro_f1", "weighted_f1",
-                                     "num_examples")}
+    short = {
+        k: metrics[k]
+        for k in ("dataset", "split", "accuracy", "macro_f1", "weighted_f1", "num_examples")
+    }
     print(json.dumps(short, indent=2))
     print(f"metrics written to {output}", file=sys.stderr)
     return 0
@@ -271,14 +337,18 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from lcl.export import META_FILE, export_onnx
 
     if not args.onnx:
-        raise UsageError("say which format: --onnx (the only one so far); for a PyTorch copy "
-                         "of an encoder, see lcl export-encoder")
+        raise UsageError(
+            "say which format: --onnx (the only one so far); for a PyTorch copy "
+            "of an encoder, see lcl export-encoder"
+        )
     path = export_onnx(args.run_dir, args.output, quantize=args.quantize)
     meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
     size = sum(f.stat().st_size for f in path.glob("*.onnx")) / 2**20
-    print(f"ONNX model written to {path} ({size:.1f} MiB, {args.quantize or 'float32'}); "
-          f"largest logit difference to PyTorch on {meta['probe_texts']} texts: "
-          f"{meta['max_abs_logit_diff']:.2g}")
+    print(
+        f"ONNX model written to {path} ({size:.1f} MiB, {args.quantize or 'float32'}); "
+        f"largest logit difference to PyTorch on {meta['probe_texts']} texts: "
+        f"{meta['max_abs_logit_diff']:.2g}"
+    )
     return 0
 
 
@@ -288,19 +358,36 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     for name, info in DATASETS.items():
         print(f"{name:22s} {info.num_classes:3d} classes  {info.description}")
     for name, what in (
-            ("csv:PATH", "your CSV file, or a folder of train/validation/test files (also "
-                         "tsv:PATH, jsonl:PATH); --text-column, --label-column"),
-            ("hf:NAME[:CONFIG]", "any Hugging Face dataset through datasets.load_dataset "
-                                 "(Hub or cache); --text-column, --label-column"),
-            ("disk:PATH", "a dataset saved with save_to_disk (DatasetDict or one Dataset)")):
+        (
+            "csv:PATH",
+            "your CSV file, or a folder of train/validation/test files (also "
+            "tsv:PATH, jsonl:PATH); --text-column, --label-column",
+        ),
+        (
+            "hf:NAME[:CONFIG]",
+            "any Hugging Face dataset through datasets.load_dataset "
+            "(Hub or cache); --text-column, --label-column",
+        ),
+        ("disk:PATH", "a dataset saved with save_to_disk (DatasetDict or one Dataset)"),
+    ):
         print(f"{name:22s} {'any':>3s} classes  {what}")
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "probe": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict,
-            "report": _cmd_report, "study": _cmd_study, "datasets": _cmd_datasets,
-            "export": _cmd_export, "export-encoder": _cmd_export_encoder, "card": _cmd_card,
-            "push": _cmd_push, "clean": _cmd_clean}
+COMMANDS = {
+    "train": _cmd_train,
+    "probe": _cmd_train,
+    "evaluate": _cmd_evaluate,
+    "predict": _cmd_predict,
+    "report": _cmd_report,
+    "study": _cmd_study,
+    "datasets": _cmd_datasets,
+    "export": _cmd_export,
+    "export-encoder": _cmd_export_encoder,
+    "card": _cmd_card,
+    "push": _cmd_push,
+    "clean": _cmd_clean,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,12 +41,14 @@ class McNemar:
 def mcnemar(correct_a, correct_b) -> McNemar:
     """Exact McNemar test on two equal-length sequences of booleans (right/wrong per text)."""
     if len(correct_a) != len(correct_b):
-        raise ValueError(f"the runs predicted different numbers of texts "
-                         f"({len(correct_a)} and {len(correct_b)})")
+        raise ValueError(
+            f"the runs predicted different numbers of texts ({len(correct_a)} and {len(correct_b)})"
+        )
     only_a = sum(1 for a, b in zip(correct_a, correct_b) if a and not b)
     only_b = sum(1 for a, b in zip(correct_a, correct_b) if b and not a)
-    return McNemar(only_a, only_b, len(correct_a), binomial_two_sided(min(only_a, only_b),
-                                                                     only_a + only_b))
+    return McNemar(
+        only_a, only_b, len(correct_a), binomial_two_sided(min(only_a, only_b), only_a + only_b)
+    )
 
 
 def run_correct(run_dir: str | Path) -> tuple[list[str], list[bool]]:
@@ -81,9 +83,14 @@ def sign_test(pairs: list[tuple[float, float]]) -> SignTest:
     diffs = [b - a for a, b in pairs]
     wins = sum(d > 0 for d in diffs)
     losses = sum(d < 0 for d in diffs)
-    return SignTest(wins, losses, len(diffs) - wins - losses,
-                    statistics.fmean(diffs) if diffs else math.nan, diffs,
-                    binomial_two_sided(min(wins, losses), wins + losses))
+    return SignTest(
+        wins,
+        losses,
+        len(diffs) - wins - losses,
+        statistics.fmean(diffs) if diffs else math.nan,
+        diffs,
+        binomial_two_sided(min(wins, losses), wins + losses),
+    )
 
 
 def standard_error(accuracy: float, n: int) -> float:
@@ -91,8 +98,13 @@ def standard_error(accuracy: float, n: int) -> float:
     return math.sqrt(accuracy * (1 - accuracy) / n) if n else math.nan
 
 
-def paired_rows(rows: list[dict], variant_a: str, variant_b: str, metric: str = "accuracy",
-                datasets: list[str] | None = None) -> list[tuple[dict, dict]]:
+def paired_rows(
+    rows: list[dict],
+    variant_a: str,
+    variant_b: str,
+    metric: str = "accuracy",
+    datasets: list[str] | None = None,
+) -> list[tuple[dict, dict]]:
     """Rows of ``results.csv`` (as dicts) matched by dataset and seed."""
     by_key = {(r["dataset"], int(r["seed"]), r["variant"]): r for r in rows}
     out = []
@@ -100,6 +112,10 @@ def paired_rows(rows: list[dict], variant_a: str, variant_b: str, metric: str = 
         if variant != variant_a or (datasets and dataset not in datasets):
             continue
         row_b = by_key.get((dataset, seed, variant_b))
-        if row_b is not None and row_a.get(metric) not in (None, "") and row_b.get(metric) not in (None, ""):
+        if (
+            row_b is not None
+            and row_a.get(metric) not in (None, "")
+            and row_b.get(metric) not in (None, "")
+        ):
             out.append((row_a, row_b))
     return out

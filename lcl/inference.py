@@ -18,8 +18,15 @@ from lcl.pooled_model import contrastive_feature
 
 
 @torch.no_grad()
-def run_classifier(model, tokenizer, texts: list[str], batch_size: int = 64, max_length: int = 128,
-                   pooling: str | None = None, progress: str | None = None):
+def run_classifier(
+    model,
+    tokenizer,
+    texts: list[str],
+    batch_size: int = 64,
+    max_length: int = 128,
+    pooling: str | None = None,
+    progress: str | None = None,
+):
     """Class probabilities (N, C) and, if ``pooling`` is set, L2-normalised features (N, H).
 
     Texts are sorted by length so each batch pads little; results come back in input order.
@@ -31,9 +38,14 @@ def run_classifier(model, tokenizer, texts: list[str], batch_size: int = 64, max
     feats = None
     starts = range(0, len(texts), batch_size)
     for start in tqdm(starts, desc=progress, disable=progress is None, leave=False):
-        idx = order[start:start + batch_size]
-        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                        max_length=max_length, return_tensors="pt").to(device)
+        idx = order[start : start + batch_size]
+        enc = tokenizer(
+            [texts[i] for i in idx],
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+        ).to(device)
         out = model(**enc, output_hidden_states=pooling is not None)
         probs[idx] = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
         if pooling is not None:
@@ -52,11 +64,14 @@ class Classifier:
         self.tokenizer = load_tokenizer(self.model_dir)
         self.model = load_classifier(self.model_dir)
         self.max_length = max_length
-        self.label_names = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
+        self.label_names = [
+            self.model.config.id2label[i] for i in range(self.model.config.num_labels)
+        ]
 
     def predict_proba(self, texts: list[str], batch_size: int = 64, progress: str | None = None):
-        probs, _ = run_classifier(self.model, self.tokenizer, texts, batch_size, self.max_length,
-                                  progress=progress)
+        probs, _ = run_classifier(
+            self.model, self.tokenizer, texts, batch_size, self.max_length, progress=progress
+        )
         return probs
 
 
@@ -76,8 +91,14 @@ def predict(model, texts: list[str], batch_size: int | None = None) -> list[dict
     rows = []
     for text, p in zip(texts, probs):
         best = int(p.argmax())
-        rows.append({"text": text, "label": clf.label_names[best], "score": float(p[best]),
-                     "probs": {n: float(v) for n, v in zip(clf.label_names, p)}})
+        rows.append(
+            {
+                "text": text,
+                "label": clf.label_names[best],
+                "score": float(p[best]),
+                "probs": {n: float(v) for n, v in zip(clf.label_names, p)},
+            }
+        )
     return rows
 
 
@@ -89,8 +110,14 @@ class UnknownSplitError(LCLError, ValueError):
     """The dataset has no split of the name asked for."""
 
 
-def evaluate(model, dataset: str, split: str = "test",
-             data_dir: str | None = None, batch_size: int | None = None, **load_kwargs) -> dict:
+def evaluate(
+    model,
+    dataset: str,
+    split: str = "test",
+    data_dir: str | None = None,
+    batch_size: int | None = None,
+    **load_kwargs,
+) -> dict:
     """Metrics of a saved (or exported ONNX) model on one split of a dataset (names mapped by
     label name)."""
     from lcl.data import load_dataset
@@ -98,13 +125,17 @@ def evaluate(model, dataset: str, split: str = "test",
     clf = model if hasattr(model, "predict_proba") else open_classifier(model)
     ds = load_dataset(dataset, data_dir=data_dir, **load_kwargs)
     if split not in ds:
-        raise UnknownSplitError(f"dataset {dataset!r} has no split {split!r} (has: {', '.join(ds)})")
+        raise UnknownSplitError(
+            f"dataset {dataset!r} has no split {split!r} (has: {', '.join(ds)})"
+        )
     part = ds[split]
     names = part.features["label"].names
     missing = [n for n in names if n not in clf.label_names]
     if missing:
-        raise LabelMismatchError(f"the model at {clf.model_dir} does not know the label(s) "
-                                 f"{', '.join(missing)} of dataset {dataset!r}")
+        raise LabelMismatchError(
+            f"the model at {clf.model_dir} does not know the label(s) "
+            f"{', '.join(missing)} of dataset {dataset!r}"
+        )
     gold = np.array([clf.label_names.index(names[y]) for y in list(part["label"])])
     batch_size = batch_size or getattr(clf, "default_batch_size", 64)
     probs = clf.predict_proba(list(part["text"]), batch_size, progress=f"evaluate {split}")

@@ -62,8 +62,10 @@ _HUB_REACHABLE: dict[str, bool] = {}
 
 
 def _offline_mode() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def hub_endpoint() -> str:
@@ -79,8 +81,14 @@ def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT) -> bool:
 
     endpoint = hub_endpoint()
     target = urlparse(endpoint)
-    proxy = next((os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY",
-                                               "all_proxy") if os.environ.get(v)), None)
+    proxy = next(
+        (
+            os.environ.get(v)
+            for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+            if os.environ.get(v)
+        ),
+        None,
+    )
     if proxy and target.scheme == "https":
         target = urlparse(proxy if "://" in proxy else f"http://{proxy}")
     host = target.hostname or ""
@@ -111,11 +119,15 @@ def _load(loader, name: str, **kwargs):
     except (OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if offline:
-            raise ModelLoadError(f"cannot load model {name!r}: not a model directory, not in the "
-                                 f"Hugging Face cache, and the Hub ({hub_endpoint()}) cannot be "
-                                 "reached (offline?)") from None
-        raise ModelLoadError(f"cannot load model {name!r}: not a model directory and not "
-                             f"reachable on the Hugging Face Hub ({first})") from None
+            raise ModelLoadError(
+                f"cannot load model {name!r}: not a model directory, not in the "
+                f"Hugging Face cache, and the Hub ({hub_endpoint()}) cannot be "
+                "reached (offline?)"
+            ) from None
+        raise ModelLoadError(
+            f"cannot load model {name!r}: not a model directory and not "
+            f"reachable on the Hugging Face Hub ({first})"
+        ) from None
     finally:
         hf_logging.set_verbosity(verbosity)
 
@@ -147,8 +159,9 @@ def _saved_architecture(name: str) -> str | None:
         return None
 
 
-def load_classifier(name: str, label_names: list[str] | None = None, head: str = "native",
-                    pooling: str = "mean") -> PreTrainedModel:
+def load_classifier(
+    name: str, label_names: list[str] | None = None, head: str = "native", pooling: str = "mean"
+) -> PreTrainedModel:
     """A sequence classifier with one output per label, `id2label`/`label2id` filled in.
 
     Without ``label_names`` the model is loaded as saved (a fine-tuned ``lcl`` model or a probe).
@@ -161,8 +174,11 @@ def load_classifier(name: str, label_names: list[str] | None = None, head: str =
             return _load(PooledEncoderForSequenceClassification, name)
         return _load(AutoModelForSequenceClassification, name)
     if head == "pooled" and not pooled_saved:
-        return _load(PooledEncoderForSequenceClassification.from_encoder_loader(label_names, pooling),
-                     name, dtype=torch.float32)
+        return _load(
+            PooledEncoderForSequenceClassification.from_encoder_loader(label_names, pooling),
+            name,
+            dtype=torch.float32,
+        )
     return _load(
         AutoModelForSequenceClassification,
         name,
@@ -224,8 +240,12 @@ class LCLModel(nn.Module):
     Rows of a training batch are texts followed by their views; the losses see all of them.
     """
 
-    def __init__(self, config: TrainConfig, classifier: PreTrainedModel,
-                 weighting: PreTrainedModel | None = None) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        classifier: PreTrainedModel,
+        weighting: PreTrainedModel | None = None,
+    ) -> None:
         super().__init__()
         self.train_config = config
         self.pooling = resolve_pooling(config.pooling, config.model)
@@ -241,8 +261,9 @@ class LCLModel(nn.Module):
         classifier = load_classifier(config.model, label_names, config.head, pooling)
         weighting = None
         if get_objective(config.loss).needs_weighting_network(config):
-            weighting = load_classifier(config.weighting_model or config.model, label_names,
-                                        config.head, pooling)
+            weighting = load_classifier(
+                config.weighting_model or config.model, label_names, config.head, pooling
+            )
         model = cls(config, classifier, weighting)
         if config.dropout is not None:
             for module in model.modules():
@@ -255,15 +276,22 @@ class LCLModel(nn.Module):
 
     def heads(self) -> list[nn.Linear]:
         """The pooled heads (main, then weighting network) that ``--head-init probe`` sets."""
-        return [net.classifier for net in (self.classifier, self.weighting)
-                if isinstance(net, PooledEncoderForSequenceClassification)]
+        return [
+            net.classifier
+            for net in (self.classifier, self.weighting)
+            if isinstance(net, PooledEncoderForSequenceClassification)
+        ]
 
     def forward(self, input_ids, attention_mask, labels=None, token_type_ids=None):
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
         objective = self.objective
         want_features = self.training and objective.uses_features
-        out = self.classifier(input_ids=input_ids, attention_mask=attention_mask,
-                              output_hidden_states=want_features, **extra)
+        out = self.classifier(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            output_hidden_states=want_features,
+            **extra,
+        )
         logits = out.logits
         if labels is None:
             return {"logits": logits}
@@ -274,9 +302,13 @@ class LCLModel(nn.Module):
         feats = self.features(out.hidden_states[-1], attention_mask) if want_features else None
         w_logits = None
         if objective.uses_weights and self.weighting is not None:
-            w_logits = self.weighting(input_ids=input_ids, attention_mask=attention_mask,
-                                      **extra).logits
+            w_logits = self.weighting(
+                input_ids=input_ids, attention_mask=attention_mask, **extra
+            ).logits
         parts = objective.loss_parts(logits, labels, feats, w_logits)
         loss = parts.pop("loss")
-        return {"loss": loss, "logits": logits,
-                "loss_parts": {key: value.detach() for key, value in parts.items()}}
+        return {
+            "loss": loss,
+            "logits": logits,
+            "loss_parts": {key: value.detach() for key, value in parts.items()},
+        }

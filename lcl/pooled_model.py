@@ -36,7 +36,9 @@ def masked_pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str
     return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
 
-def contrastive_feature(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+def contrastive_feature(
+    hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str
+) -> torch.Tensor:
     """The contrastive feature: (N, L, H) last hidden states -> (N, H) pooled, float32,
     L2-normalised. The one definition used in training, inference, the probe and the pooled head."""
     return F.normalize(masked_pool(hidden, attention_mask, pooling).float(), dim=-1)
@@ -67,8 +69,9 @@ class PooledEncoderForSequenceClassification(PreTrainedModel):
         pass
 
     @classmethod
-    def from_encoder(cls, name_or_path: str, label_names: list[str], pooling: str = "mean",
-                     **kwargs) -> PooledEncoderForSequenceClassification:
+    def from_encoder(
+        cls, name_or_path: str, label_names: list[str], pooling: str = "mean", **kwargs
+    ) -> PooledEncoderForSequenceClassification:
         """A new classifier on a pre-trained encoder (the head starts at random)."""
         config = AutoConfig.from_pretrained(name_or_path)
         encoder = AutoModel.from_pretrained(name_or_path, config=config, **kwargs)
@@ -77,18 +80,21 @@ class PooledEncoderForSequenceClassification(PreTrainedModel):
         config.label2id = {n: i for i, n in enumerate(label_names)}
         setattr(config, POOLING_KEY, pooling)
         config.architectures = [ARCHITECTURE]
-        config.auto_map = {"AutoModelForSequenceClassification":
-                           f"modeling_lcl_pooled.{ARCHITECTURE}"}
+        config.auto_map = {
+            "AutoModelForSequenceClassification": f"modeling_lcl_pooled.{ARCHITECTURE}"
+        }
         return cls(config, encoder=encoder)
 
     @classmethod
     def from_encoder_loader(cls, label_names: list[str], pooling: str = "mean"):
         """An object with ``from_pretrained(name, **kwargs)`` building a new classifier on that
         encoder, for loaders that take a class."""
+
         class _Loader:
             @staticmethod
             def from_pretrained(name_or_path, **kwargs):
                 return cls.from_encoder(name_or_path, label_names, pooling, **kwargs)
+
         return _Loader
 
     @classmethod
@@ -99,19 +105,38 @@ class PooledEncoderForSequenceClassification(PreTrainedModel):
 
     def features(self, input_ids, attention_mask, token_type_ids=None, output_hidden_states=False):
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
-        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                           output_hidden_states=output_hidden_states, **extra)
+        out = self.encoder(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            output_hidden_states=output_hidden_states,
+            **extra,
+        )
         return contrastive_feature(out.last_hidden_state, attention_mask, self.pooling), out
 
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None,
-                output_hidden_states=None, return_dict=None, **_ignored):
+    def forward(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        token_type_ids=None,
+        labels=None,
+        output_hidden_states=None,
+        return_dict=None,
+        **_ignored,
+    ):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        feats, out = self.features(input_ids, attention_mask, token_type_ids,
-                                   output_hidden_states=bool(output_hidden_states))
+        feats, out = self.features(
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            output_hidden_states=bool(output_hidden_states),
+        )
         logits = self.classifier(feats.to(self.classifier.weight.dtype))
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits.float(), labels)
-        return SequenceClassifierOutput(loss=loss, logits=logits,
-                                        hidden_states=out.hidden_states if output_hidden_states else None)
+        return SequenceClassifierOutput(
+            loss=loss,
+            logits=logits,
+            hidden_states=out.hidden_states if output_hidden_states else None,
+        )

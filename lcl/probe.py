@@ -70,8 +70,15 @@ def _weights_id(model_dir: Path) -> str:
 
 
 @torch.no_grad()
-def encode(model_name: str, texts: list[str], pooling: str, max_length: int = 128,
-           batch_size: int = 64, progress: str | None = None, cache: bool = True) -> np.ndarray:
+def encode(
+    model_name: str,
+    texts: list[str],
+    pooling: str,
+    max_length: int = 128,
+    batch_size: int = 64,
+    progress: str | None = None,
+    cache: bool = True,
+) -> np.ndarray:
     """L2-normalised pooled features (N, H) of a frozen encoder, cached on disk."""
     from tqdm.auto import tqdm
     from transformers import AutoModel
@@ -81,9 +88,16 @@ def encode(model_name: str, texts: list[str], pooling: str, max_length: int = 12
     from lcl.pooled_model import contrastive_feature
 
     resolved = Path(resolve_model_name(model_name))
-    key = hashlib.sha256("\n".join([
-        _weights_id(resolved) if resolved.is_dir() else str(resolved), pooling, str(max_length),
-        *texts]).encode("utf-8")).hexdigest()[:24]
+    key = hashlib.sha256(
+        "\n".join(
+            [
+                _weights_id(resolved) if resolved.is_dir() else str(resolved),
+                pooling,
+                str(max_length),
+                *texts,
+            ]
+        ).encode("utf-8")
+    ).hexdigest()[:24]
     path = _cache_dir() / f"{key}.npy"
     if cache and path.exists():
         return np.load(path)
@@ -91,11 +105,17 @@ def encode(model_name: str, texts: list[str], pooling: str, max_length: int = 12
     encoder = _load(AutoModel, model_name, dtype=torch.float32).eval()
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     feats = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
-    for start in tqdm(range(0, len(texts), batch_size), desc=progress, disable=progress is None,
-                      leave=False):
-        idx = order[start:start + batch_size]
-        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                        max_length=max_length, return_tensors="pt")
+    for start in tqdm(
+        range(0, len(texts), batch_size), desc=progress, disable=progress is None, leave=False
+    ):
+        idx = order[start : start + batch_size]
+        enc = tokenizer(
+            [texts[i] for i in idx],
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+        )
         hidden = encoder(**enc).last_hidden_state
         feats[idx] = contrastive_feature(hidden, enc["attention_mask"], pooling).numpy()
     if cache:
@@ -114,8 +134,15 @@ class ProbeFit:
     search: list[dict]  # every C tried with its validation accuracy
 
 
-def fit_probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray,
-              num_classes: int, c_grid=C_GRID, seed: int = 0) -> ProbeFit:
+def fit_probe(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    num_classes: int,
+    c_grid=C_GRID,
+    seed: int = 0,
+) -> ProbeFit:
     """Multinomial logistic regression for each ``C``; the best validation accuracy wins
     (the smaller ``C`` of equals: the simpler model)."""
     from sklearn.linear_model import LogisticRegression
@@ -131,7 +158,9 @@ def fit_probe(train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y
             best = (clf, acc, c)
     clf, acc, c = best
     weight = np.zeros((num_classes, train_x.shape[1]), dtype=np.float32)
-    bias = np.full(num_classes, -1e4, dtype=np.float32)  # a class absent from train: never predicted
+    bias = np.full(
+        num_classes, -1e4, dtype=np.float32
+    )  # a class absent from train: never predicted
     if len(clf.classes_) == 2 and num_classes >= 2:  # scikit-learn keeps one row for two classes
         rows = np.stack([-clf.coef_[0] / 2, clf.coef_[0] / 2])
         offsets = np.array([-clf.intercept_[0] / 2, clf.intercept_[0] / 2])
@@ -183,13 +212,25 @@ def _run_probe(config, start, started: float):
     run.write_config(config)
 
     def feats(split):
-        return encode(config.model, list(ds[split]["text"]), pooling, config.max_length,
-                      config.eval_batch_size, progress=f"features {split}")
+        return encode(
+            config.model,
+            list(ds[split]["text"]),
+            pooling,
+            config.max_length,
+            config.eval_batch_size,
+            progress=f"features {split}",
+        )
 
     fit_started = time.time()
     features = {split: feats(split) for split in ("train", "validation", "test")}
-    fit = fit_probe(features["train"], np.asarray(ds["train"]["label"]), features["validation"],
-                    np.asarray(ds["validation"]["label"]), len(label_names), seed=config.seed)
+    fit = fit_probe(
+        features["train"],
+        np.asarray(ds["train"]["label"]),
+        features["validation"],
+        np.asarray(ds["validation"]["label"]),
+        len(label_names),
+        seed=config.seed,
+    )
     with torch.no_grad():
         model.classifier.weight.copy_(torch.from_numpy(fit.weight))
         model.classifier.bias.copy_(torch.from_numpy(fit.bias))
@@ -198,11 +239,25 @@ def _run_probe(config, start, started: float):
 
     # the saved model computes exactly this (tests check it through the saved model)
     def probs(split):
-        return torch.softmax(torch.from_numpy(features[split] @ fit.weight.T + fit.bias), -1).numpy()
+        return torch.softmax(
+            torch.from_numpy(features[split] @ fit.weight.T + fit.bias), -1
+        ).numpy()
 
     val_probs, test_probs, test_feats = probs("validation"), probs("test"), features["test"]
-    metrics = write_run_files(config, ds, label_names, run.path, val_probs, test_probs,
-                              test_feats, val_probs, "main_model", started, {
-                                  "train_runtime_seconds": round(fit_seconds, 1),
-                                  "probe": {"C": fit.C, "pooling": pooling, "search": fit.search}})
+    metrics = write_run_files(
+        config,
+        ds,
+        label_names,
+        run.path,
+        val_probs,
+        test_probs,
+        test_feats,
+        val_probs,
+        "main_model",
+        started,
+        {
+            "train_runtime_seconds": round(fit_seconds, 1),
+            "probe": {"C": fit.C, "pooling": pooling, "search": fit.search},
+        },
+    )
     return TrainResult(metrics=metrics, output_dir=run.path)

@@ -65,16 +65,30 @@ ASIDE = ".lcl-replaced"
 CHECKPOINT_MARKER = ".lcl-checkpoint-complete"
 
 # every file a run writes, in no particular order (``--overwrite`` replaces exactly these)
-RUN_FILES = (METRICS, CONFIG, PREDICTIONS, HISTORY, CONFUSABILITY, EMBEDDINGS, MODEL, TENSORBOARD,
-             CHECKPOINTS)
+RUN_FILES = (
+    METRICS,
+    CONFIG,
+    PREDICTIONS,
+    HISTORY,
+    CONFUSABILITY,
+    EMBEDDINGS,
+    MODEL,
+    TENSORBOARD,
+    CHECKPOINTS,
+)
 # the files every finished run has (a probe run has no history.json nor tensorboard/)
 FINISHED_FILES = (METRICS, CONFIG, PREDICTIONS, CONFUSABILITY, EMBEDDINGS, MODEL)
 # configuration fields that do not change a run's results: a run may resume under other values
-IGNORED_FIELDS = frozenset({"output_dir", "overwrite", "keep_checkpoints", "logging_steps",
-                            "eval_batch_size", "preset"})
+IGNORED_FIELDS = frozenset(
+    {"output_dir", "overwrite", "keep_checkpoints", "logging_steps", "eval_batch_size", "preset"}
+)
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-            "pytorch_model.bin.index.json")
+_WEIGHTS = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 
 
 class RunExistsError(LCLError, FileExistsError):
@@ -130,6 +144,7 @@ def _remove(path: Path) -> None:
 
 
 # --- the lock ----------------------------------------------------------------------------------
+
 
 def _process_start(pid: int) -> str | None:
     """The kernel's start time of ``pid`` (Linux), to tell a reused pid from the owner."""
@@ -209,8 +224,12 @@ class RunLock:
 def _read_lock(path: Path) -> LockOwner | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8") or "{}")
-        return LockOwner(int(data["pid"]), str(data["host"]), str(data.get("started", "")),
-                         data.get("proc_start"))
+        return LockOwner(
+            int(data["pid"]),
+            str(data["host"]),
+            str(data.get("started", "")),
+            data.get("proc_start"),
+        )
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError, OSError):
@@ -218,6 +237,7 @@ def _read_lock(path: Path) -> LockOwner | None:
 
 
 # --- the configuration comparison ------------------------------------------------------------
+
 
 def config_differences(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Fields whose values differ between a saved ``config.yaml`` and a new configuration,
@@ -252,6 +272,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 # --- the folder --------------------------------------------------------------------------------
+
 
 class RunDir:
     """One run folder: file names, atomic writes, reads, lock, checkpoints and state."""
@@ -370,7 +391,8 @@ class RunDir:
                             rows.append(json.loads(line))
                         except ValueError as err:
                             raise RunFolderError(
-                                f"{path}:{line_no}: not valid JSON ({err})") from None
+                                f"{path}:{line_no}: not valid JSON ({err})"
+                            ) from None
         except FileNotFoundError:
             raise RunFolderError(f"{path}: no such file") from None
         return rows
@@ -400,15 +422,21 @@ class RunDir:
         """Every ``checkpoint-N`` folder, by step."""
         if not self.checkpoint_dir.is_dir():
             return []
-        found = [(int(m.group(1)), p) for p in self.checkpoint_dir.iterdir()
-                 if p.is_dir() and (m := _CHECKPOINT.match(p.name))]
+        found = [
+            (int(m.group(1)), p)
+            for p in self.checkpoint_dir.iterdir()
+            if p.is_dir() and (m := _CHECKPOINT.match(p.name))
+        ]
         return [p for _, p in sorted(found)]
 
     @staticmethod
     def is_complete_checkpoint(path: Path) -> bool:
         """Trainer state, model weights and our marker (written after all of them)."""
-        return ((path / CHECKPOINT_MARKER).is_file() and (path / "trainer_state.json").is_file()
-                and any((path / w).is_file() for w in _WEIGHTS))
+        return (
+            (path / CHECKPOINT_MARKER).is_file()
+            and (path / "trainer_state.json").is_file()
+            and any((path / w).is_file() for w in _WEIGHTS)
+        )
 
     @staticmethod
     def mark_checkpoint_complete(path: Path) -> None:
@@ -425,8 +453,9 @@ class RunDir:
                     pass
                 finally:
                     os.close(fd)
-        atomic_write_json(path / CHECKPOINT_MARKER,
-                          {"completed": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        atomic_write_json(
+            path / CHECKPOINT_MARKER, {"completed": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        )
 
     def last_checkpoint(self) -> Path | None:
         """The complete checkpoint of the highest step, or ``None``."""
@@ -438,8 +467,11 @@ class RunDir:
         removed = []
         for path in self.checkpoints():
             if not self.is_complete_checkpoint(path):
-                logger.warning("skipping the incomplete checkpoint %s (the run was stopped while "
-                               "saving it); it is removed and never resumed", path)
+                logger.warning(
+                    "skipping the incomplete checkpoint %s (the run was stopped while "
+                    "saving it); it is removed and never resumed",
+                    path,
+                )
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path)
         return removed
@@ -466,8 +498,10 @@ class RunDir:
     def cleanup_hint(self) -> str:
         size = self.checkpoint_bytes()
         taken = f"its checkpoints take {format_bytes(size)}; " if size else ""
-        return (f"{taken}remove them with --overwrite (the next run replaces this one) or "
-                f"`lcl clean {self.path}`")
+        return (
+            f"{taken}remove them with --overwrite (the next run replaces this one) or "
+            f"`lcl clean {self.path}`"
+        )
 
     # the lock
     def lock_owner(self) -> LockOwner | None:
@@ -485,10 +519,15 @@ class RunDir:
         of a dead process of this host is taken over with a warning.
         """
         self.path.mkdir(parents=True, exist_ok=True)
-        me = LockOwner(os.getpid(), socket.gethostname(), time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                       _process_start(os.getpid()))
-        payload = json.dumps({"pid": me.pid, "host": me.host, "started": me.started,
-                              "proc_start": me.proc_start}).encode("utf-8")
+        me = LockOwner(
+            os.getpid(),
+            socket.gethostname(),
+            time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            _process_start(os.getpid()),
+        )
+        payload = json.dumps(
+            {"pid": me.pid, "host": me.host, "started": me.started, "proc_start": me.proc_start}
+        ).encode("utf-8")
         for _ in range(5):
             try:
                 fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -497,8 +536,11 @@ class RunDir:
                 if owner is None:
                     continue  # released meanwhile: try again
                 if owner.is_alive():
-                    where = ("; if it is not running, delete the lock file"
-                             if owner.host != me.host or owner.pid < 0 else "")
+                    where = (
+                        "; if it is not running, delete the lock file"
+                        if owner.host != me.host or owner.pid < 0
+                        else ""
+                    )
                     raise RunLockedError(
                         f"{self.path} is in use by another run ({owner.describe()}; lock file "
                         f"{self.lock_path}){where}: wait for it or choose another --output-dir"
@@ -530,8 +572,11 @@ class RunDir:
             aside.unlink(missing_ok=True)
             return
         aside.unlink(missing_ok=True)
-        logger.warning("%s: taking over the lock of a process that no longer runs (%s)",
-                       self.path, stale.describe())
+        logger.warning(
+            "%s: taking over the lock of a process that no longer runs (%s)",
+            self.path,
+            stale.describe(),
+        )
 
     # --overwrite: the old run is moved aside, deleted only once the new one has loaded
     @property
@@ -575,16 +620,21 @@ class RunDir:
         except OSError:
             here = False
         if here:
-            other = sorted(p.name for p in self.path.iterdir()
-                           if p.name not in RUN_FILES and p.name not in (LOCK, ASIDE))
+            other = sorted(
+                p.name
+                for p in self.path.iterdir()
+                if p.name not in RUN_FILES and p.name not in (LOCK, ASIDE)
+            )
             if other:
                 raise OutputDirError(
                     f"--output-dir {raw!r} is the current folder, which holds other files "
                     f"({', '.join(other[:3])}{', ...' if len(other) > 3 else ''}): "
-                    "give a folder of its own, e.g. --output-dir runs/NAME")
+                    "give a folder of its own, e.g. --output-dir runs/NAME"
+                )
 
 
 # --- the start of a run ------------------------------------------------------------------------
+
 
 @dataclass
 class RunStart:
@@ -608,8 +658,9 @@ class RunStart:
         try:
             if not ok and self.replacing:
                 self.run.restore_aside()
-                logger.warning("%s: the run failed before training; the previous run is back",
-                               self.run.path)
+                logger.warning(
+                    "%s: the run failed before training; the previous run is back", self.run.path
+                )
                 self.replacing = False
         finally:
             if self.lock is not None:
@@ -627,27 +678,33 @@ def check_resumable(config, run: RunDir) -> None:
     if foreign:
         raise OutputDirError(
             f"{run.path} holds {', '.join(foreign)} but no run of lcl (no config.yaml, "
-            "metrics.json or checkpoint): they would be replaced; choose another --output-dir")
+            "metrics.json or checkpoint): they would be replaced; choose another --output-dir"
+        )
     if run.is_finished and not config.overwrite:
-        raise RunExistsError(f"{run.path} already holds a finished run (metrics.json); "
-                             "choose another --output-dir or pass --overwrite")
+        raise RunExistsError(
+            f"{run.path} already holds a finished run (metrics.json); "
+            "choose another --output-dir or pass --overwrite"
+        )
     if config.overwrite or run.is_finished:
         return
     if run.has_config:
         differ = config_differences(run.read_config(), config.to_dict())
         if differ:
             saved = run.read_config()
-            shown = ", ".join(f"{k} ({saved.get(k, 'unset')!r} -> {getattr(config, k)!r})"
-                              for k in differ[:6])
+            shown = ", ".join(
+                f"{k} ({saved.get(k, 'unset')!r} -> {getattr(config, k)!r})" for k in differ[:6]
+            )
             more = f" and {len(differ) - 6} more" if len(differ) > 6 else ""
             raise RunConfigMismatchError(
                 f"{run.path} holds an unfinished run of another configuration; differing: "
                 f"{shown}{more}. Resuming would mix the two: pass --overwrite to start afresh "
-                f"(or another --output-dir); {run.cleanup_hint()}")
+                f"(or another --output-dir); {run.cleanup_hint()}"
+            )
     elif run.last_checkpoint() is not None:
         raise RunConfigMismatchError(
             f"{run.path} holds checkpoints but no config.yaml: cannot tell whether they belong to "
-            f"this configuration. Pass --overwrite to start afresh; {run.cleanup_hint()}")
+            f"this configuration. Pass --overwrite to start afresh; {run.cleanup_hint()}"
+        )
 
 
 def start_run(config, is_main: bool = True) -> RunStart:
@@ -667,8 +724,9 @@ def start_run(config, is_main: bool = True) -> RunStart:
     start.lock = run.claim()  # first: a live owner is named before anything else is said
     try:
         if run.aside_dir.exists():  # a run killed between moving an old run aside and loading
-            logger.warning("%s: restoring the run an interrupted --overwrite had moved aside",
-                           run.path)
+            logger.warning(
+                "%s: restoring the run an interrupted --overwrite had moved aside", run.path
+            )
             run.restore_aside()
         check_resumable(config, run)
         if config.overwrite and run.state() != "empty":
@@ -680,8 +738,12 @@ def start_run(config, is_main: bool = True) -> RunStart:
         if start.resume_from is None and run.state() == "unfinished":
             run.remove_outputs()  # a run killed before its first checkpoint: start fresh
         elif start.resume_from is not None:
-            logger.warning("%s: resuming from %s (checkpoints take %s)", run.path,
-                           start.resume_from.name, format_bytes(run.checkpoint_bytes()))
+            logger.warning(
+                "%s: resuming from %s (checkpoints take %s)",
+                run.path,
+                start.resume_from.name,
+                format_bytes(run.checkpoint_bytes()),
+            )
     except BaseException:
         start.close(ok=False)
         raise
@@ -699,8 +761,10 @@ def clean(path: str | os.PathLike[str]) -> int:
     if not run.path.is_dir():
         raise RunFolderError(f"{run.path}: no such run folder")
     if not (run.holds_run or run.lock_path.exists() or run.aside_dir.exists()):
-        raise RunFolderError(f"{run.path} is not a run folder (no config.yaml, metrics.json or "
-                             "checkpoint): nothing to clean")
+        raise RunFolderError(
+            f"{run.path} is not a run folder (no config.yaml, metrics.json or "
+            "checkpoint): nothing to clean"
+        )
     with run.claim():
         if run.aside_dir.exists():
             run.restore_aside()

@@ -35,10 +35,27 @@ from lcl.io import atomic_write_text
 from lcl.run_dir import RunDir, format_bytes
 from lcl.training_args import ConfigError, TrainConfig, read_yaml_mapping
 
-RESULT_COLUMNS = ["dataset", "variant", "seed", "loss", "weighting", "detach_weights",
-                  "memory_size", "epochs", "best_epoch", "train_examples", "device", "val_accuracy",
-                  "accuracy", "weighted_f1", "macro_f1", "train_steps", "seconds_per_step",
-                  "runtime_seconds", "run_dir"]
+RESULT_COLUMNS = [
+    "dataset",
+    "variant",
+    "seed",
+    "loss",
+    "weighting",
+    "detach_weights",
+    "memory_size",
+    "epochs",
+    "best_epoch",
+    "train_examples",
+    "device",
+    "val_accuracy",
+    "accuracy",
+    "weighted_f1",
+    "macro_f1",
+    "train_steps",
+    "seconds_per_step",
+    "runtime_seconds",
+    "run_dir",
+]
 
 
 @dataclass
@@ -74,7 +91,15 @@ def _slug(text: str) -> str:
 
 def load_study(path: str | Path, output_dir: str | Path | None = None) -> Study:
     spec = read_yaml_mapping(path)
-    unknown = set(spec) - {"name", "output_dir", "base", "datasets", "seeds", "variants", "description"}
+    unknown = set(spec) - {
+        "name",
+        "output_dir",
+        "base",
+        "datasets",
+        "seeds",
+        "variants",
+        "description",
+    }
     if unknown:
         raise ConfigError(f"{path}: unknown study key(s): {', '.join(sorted(unknown))}")
     for key in ("datasets", "variants"):
@@ -95,13 +120,25 @@ def load_study(path: str | Path, output_dir: str | Path | None = None) -> Study:
                 # a variant may point at another study's cell of the same config to share it
                 run_dir = options.pop("output_dir", None)
                 try:
-                    run_dir = (str(run_dir).format(dataset=_slug(dataset), variant=_slug(variant), seed=seed)
-                               if run_dir else out / _slug(dataset) / _slug(variant) / f"seed{seed}")
+                    run_dir = (
+                        str(run_dir).format(
+                            dataset=_slug(dataset), variant=_slug(variant), seed=seed
+                        )
+                        if run_dir
+                        else out / _slug(dataset) / _slug(variant) / f"seed{seed}"
+                    )
                 except (KeyError, IndexError, ValueError) as err:
-                    raise ConfigError(f"{path}: variant {variant!r}: output_dir may use only "
-                                      f"{{dataset}}, {{variant}} and {{seed}} ({err!r})") from None
-                values = {**base, **options, "dataset": dataset, "seed": int(seed),
-                          "output_dir": str(run_dir)}
+                    raise ConfigError(
+                        f"{path}: variant {variant!r}: output_dir may use only "
+                        f"{{dataset}}, {{variant}} and {{seed}} ({err!r})"
+                    ) from None
+                values = {
+                    **base,
+                    **options,
+                    "dataset": dataset,
+                    "seed": int(seed),
+                    "output_dir": str(run_dir),
+                }
                 try:
                     config = TrainConfig.from_dict(values)
                 except ConfigError as err:
@@ -121,8 +158,12 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def run_study(path: str | Path, output_dir: str | Path | None = None, dry_run: bool = False,
-              shard: str | None = None) -> Study:
+def run_study(
+    path: str | Path,
+    output_dir: str | Path | None = None,
+    dry_run: bool = False,
+    shard: str | None = None,
+) -> Study:
     from rich.console import Console
 
     from lcl.trainer import train
@@ -133,8 +174,10 @@ def run_study(path: str | Path, output_dir: str | Path | None = None, dry_run: b
     if shard:  # several workers share one machine (a GPU): each runs its own cells
         index, count = parse_shard(shard)
         todo = [c for k, c in enumerate(study.cells) if k % count == index and not c.finished]
-    console.print(f"study {study.name}: {len(study.cells)} cells, {len(study.cells) - len(todo)} "
-                  f"finished, {len(todo)} to run, in {study.output_dir}")
+    console.print(
+        f"study {study.name}: {len(study.cells)} cells, {len(study.cells) - len(todo)} "
+        f"finished, {len(todo)} to run, in {study.output_dir}"
+    )
     if dry_run:
         for cell in study.cells:
             state = {"finished": "done", "unfinished": "partial"}.get(cell.run.state(), "todo")
@@ -166,9 +209,16 @@ def _row(cell: Cell) -> dict[str, Any]:
     train_runtime = m.get("train_runtime_seconds")
     c = cell.config
     return {
-        "dataset": cell.dataset, "variant": cell.variant, "seed": cell.seed, "loss": c.loss,
-        "weighting": c.weighting, "detach_weights": c.detach_weights, "memory_size": c.memory_size,
-        "epochs": c.epochs, "best_epoch": m.get("best_epoch"), "train_examples": m.get("train_examples"),
+        "dataset": cell.dataset,
+        "variant": cell.variant,
+        "seed": cell.seed,
+        "loss": c.loss,
+        "weighting": c.weighting,
+        "detach_weights": c.detach_weights,
+        "memory_size": c.memory_size,
+        "epochs": c.epochs,
+        "best_epoch": m.get("best_epoch"),
+        "train_examples": m.get("train_examples"),
         "device": m.get("device", ""),  # older runs did not record it
         "val_accuracy": round(m["validation"]["accuracy"], 4),
         "accuracy": round(m["test"]["accuracy"], 4),
@@ -177,7 +227,8 @@ def _row(cell: Cell) -> dict[str, Any]:
         "train_steps": steps,
         # evaluation passes are inside train_runtime, so this slightly overstates a step
         "seconds_per_step": round(train_runtime / steps, 3) if train_runtime and steps else None,
-        "runtime_seconds": m.get("runtime_seconds"), "run_dir": str(cell.run_dir),
+        "runtime_seconds": m.get("runtime_seconds"),
+        "run_dir": str(cell.run_dir),
     }
 
 
@@ -197,15 +248,21 @@ def _mean_std(values: list[float]) -> str:
 def results_markdown(study: Study, rows: list[dict[str, Any]]) -> str:
     variants = list(dict.fromkeys(c.variant for c in study.cells))
     datasets = list(dict.fromkeys(c.dataset for c in study.cells))
-    lines = ["Test accuracy / weighted F1 in % as mean (std) over seeds; n = finished seeds.", "",
-             "| dataset | " + " | ".join(f"{v} acc | {v} wF1 | n" for v in variants) + " |",
-             "|---|" + "---|---|---|" * len(variants)]
+    lines = [
+        "Test accuracy / weighted F1 in % as mean (std) over seeds; n = finished seeds.",
+        "",
+        "| dataset | " + " | ".join(f"{v} acc | {v} wF1 | n" for v in variants) + " |",
+        "|---|" + "---|---|---|" * len(variants),
+    ]
     for d in datasets:
         cells = []
         for v in variants:
             rs = [r for r in rows if r["dataset"] == d and r["variant"] == v]
-            cells += [_mean_std([r["accuracy"] for r in rs]),
-                      _mean_std([r["weighted_f1"] for r in rs]), str(len(rs))]
+            cells += [
+                _mean_std([r["accuracy"] for r in rs]),
+                _mean_std([r["weighted_f1"] for r in rs]),
+                str(len(rs)),
+            ]
         lines.append(f"| {d} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -217,5 +274,6 @@ def write_results(study: Study) -> None:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(study.output_dir / "results.csv", buffer.getvalue())
-    atomic_write_text(study.output_dir / "results.md",
-                      f"# Study {study.name}\n\n" + results_markdown(study, rows))
+    atomic_write_text(
+        study.output_dir / "results.md", f"# Study {study.name}\n\n" + results_markdown(study, rows)
+    )

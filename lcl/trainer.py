@@ -65,8 +65,9 @@ class PairedViewCollator:
         if rows and "view" in rows[0]:
             texts = texts + [r["view"] for r in rows]
             labels = labels + labels
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                               return_tensors="pt")
+        batch = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
         batch["labels"] = torch.tensor(labels, dtype=torch.long)
         return dict(batch)
 
@@ -86,17 +87,26 @@ class LCLTrainer(Trainer):
             return super().create_optimizer(*([model] if model is not None else []))
         net = model if model is not None else self.model
         decay = set(self.get_decay_parameter_names(net))
-        head_ids = {id(p) for h in net.heads() for p in h.parameters()} if hasattr(net, "heads") else set()
+        head_ids = (
+            {id(p) for h in net.heads() for p in h.parameters()} if hasattr(net, "heads") else set()
+        )
         head_ids |= {id(p) for name, p in net.named_parameters() if _is_native_head(name)}
         groups: dict[tuple[bool, bool], list] = {}
         for name, param in net.named_parameters():
             if param.requires_grad:
                 groups.setdefault((id(param) in head_ids, name in decay), []).append(param)
         optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, net)
-        self.optimizer = optimizer_cls([
-            {"params": params, "weight_decay": self.args.weight_decay if decays else 0.0,
-             "lr": config.head_learning_rate if is_head else self.args.learning_rate}
-            for (is_head, decays), params in groups.items()], **kwargs)
+        self.optimizer = optimizer_cls(
+            [
+                {
+                    "params": params,
+                    "weight_decay": self.args.weight_decay if decays else 0.0,
+                    "lr": config.head_learning_rate if is_head else self.args.learning_rate,
+                }
+                for (is_head, decays), params in groups.items()
+            ],
+            **kwargs,
+        )
         return self.optimizer
 
     def _save_checkpoint(self, model, trial) -> None:
@@ -111,25 +121,37 @@ class LCLTrainer(Trainer):
         try:
             super()._save_checkpoint(model, trial)
         except WRITE_ERRORS + (RuntimeError,) as err:  # torch.save: RuntimeError on a full disk
-            if isinstance(err, RuntimeError) and not isinstance(err, WRITE_ERRORS) and not (
-                    re.search(r"writ|space|file", str(err), re.I)):
+            if (
+                isinstance(err, RuntimeError)
+                and not isinstance(err, WRITE_ERRORS)
+                and not (re.search(r"writ|space|file", str(err), re.I))
+            ):
                 raise  # not a write failure (e.g. a collective): a bug, with its traceback
             if self.args.should_save:
                 shutil.rmtree(folder, ignore_errors=True)
             last = RunDir(Path(run_dir).parent).last_checkpoint()
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            kept = (f"the last complete checkpoint ({last.name}) is kept: free some space and "
-                    "start the same command again to resume from it") if last else (
-                    "no earlier checkpoint to keep")
-            raise CheckpointWriteError(f"cannot write checkpoint {folder} ({reason}); "
-                                       f"{kept}") from err
+            kept = (
+                (
+                    f"the last complete checkpoint ({last.name}) is kept: free some space and "
+                    "start the same command again to resume from it"
+                )
+                if last
+                else ("no earlier checkpoint to keep")
+            )
+            raise CheckpointWriteError(
+                f"cannot write checkpoint {folder} ({reason}); {kept}"
+            ) from err
         finally:
             self.args.save_total_limit = limit
         if self.args.should_save:
             RunDir.mark_checkpoint_complete(folder)
-            rotate_checkpoints(output_dir=run_dir, save_total_limit=limit,
-                               best_model_checkpoint=self.state.best_model_checkpoint,
-                               use_mtime=True)
+            rotate_checkpoints(
+                output_dir=run_dir,
+                save_total_limit=limit,
+                best_model_checkpoint=self.state.best_model_checkpoint,
+                use_mtime=True,
+            )
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         outputs = model(**inputs)
@@ -156,8 +178,11 @@ class LCLTrainer(Trainer):
 def _is_native_head(name: str) -> bool:
     """Parameters of an architecture's own classification head (``classifier``, ``score``)."""
     parts = name.split(".")
-    return len(parts) >= 3 and parts[0] in ("classifier", "weighting") and parts[1] in (
-        "classifier", "score", "pre_classifier")
+    return (
+        len(parts) >= 3
+        and parts[0] in ("classifier", "weighting")
+        and parts[1] in ("classifier", "score", "pre_classifier")
+    )
 
 
 @dataclass
@@ -169,8 +194,13 @@ class TrainResult:
 def prepare_data(config: TrainConfig, views: bool = True):
     """The run's splits: train with a ``view`` column (unless ``views`` is false), validation
     and test as loaded."""
-    ds = load_dataset(config.dataset, data_dir=config.data_dir, text_column=config.text_column,
-                      label_column=config.label_column, seed=config.seed)
+    ds = load_dataset(
+        config.dataset,
+        data_dir=config.data_dir,
+        text_column=config.text_column,
+        label_column=config.label_column,
+        seed=config.seed,
+    )
     if config.max_train_per_class:
         ds["train"] = per_class_cut(ds["train"], config.max_train_per_class, config.seed)
     if config.max_train_samples:
@@ -214,8 +244,12 @@ def _training_arguments(config: TrainConfig, checkpoint_dir: Path) -> TrainingAr
         # k > 1 evaluations per epoch: every 1/k epoch (a float < 1 is a share of all steps)
         eval_strategy="epoch" if config.evals_per_epoch == 1 else "steps",
         save_strategy="epoch" if config.evals_per_epoch == 1 else "steps",
-        eval_steps=None if config.evals_per_epoch == 1 else 1 / (config.epochs * config.evals_per_epoch),
-        save_steps=None if config.evals_per_epoch == 1 else 1 / (config.epochs * config.evals_per_epoch),
+        eval_steps=None
+        if config.evals_per_epoch == 1
+        else 1 / (config.epochs * config.evals_per_epoch),
+        save_steps=None
+        if config.evals_per_epoch == 1
+        else 1 / (config.epochs * config.evals_per_epoch),
         save_total_limit=1,  # with load_best_model_at_end the best one is kept as well
         load_best_model_at_end=True,
         metric_for_best_model="accuracy",
@@ -279,15 +313,24 @@ def train(config: TrainConfig) -> TrainResult:
         return result
     except KeyboardInterrupt:
         if is_main and run.last_checkpoint() is not None:
-            logger.warning("interrupted: start the same command again to resume from %s; %s",
-                           run.last_checkpoint().name, run.cleanup_hint())
+            logger.warning(
+                "interrupted: start the same command again to resume from %s; %s",
+                run.last_checkpoint().name,
+                run.cleanup_hint(),
+            )
         raise
     finally:
         start.close(ok=finished)
 
 
-def _train(config: TrainConfig, args: TrainingArguments, run: RunDir, start: RunStart,
-           is_main: bool, started: float) -> TrainResult:
+def _train(
+    config: TrainConfig,
+    args: TrainingArguments,
+    run: RunDir,
+    start: RunStart,
+    is_main: bool,
+    started: float,
+) -> TrainResult:
     out = run.path
     ds = prepare_data(config)
     label_names = ds["train"].features["label"].names
@@ -304,8 +347,9 @@ def _train(config: TrainConfig, args: TrainingArguments, run: RunDir, start: Run
     if config.early_stopping_patience:
         from transformers import EarlyStoppingCallback
 
-        callbacks.append(EarlyStoppingCallback(
-            early_stopping_patience=config.early_stopping_patience))
+        callbacks.append(
+            EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)
+        )
 
     trainer = LCLTrainer(
         model=model,
@@ -326,8 +370,10 @@ def _train(config: TrainConfig, args: TrainingArguments, run: RunDir, start: Run
     try:
         metrics = write_outputs(config, trainer, tokenizer, ds, label_names, out, started)
     except _SafetensorError as err:  # a full disk while saving model/: one line, exit 2
-        raise OSError(f"cannot write {run.model_dir} ({err}); the checkpoints are kept: free "
-                      "some space and start the same command again") from err
+        raise OSError(
+            f"cannot write {run.model_dir} ({err}); the checkpoints are kept: free "
+            "some space and start the same command again"
+        ) from err
     if not config.keep_checkpoints:
         size = run.remove_checkpoints()
         logger.debug("removed %s of checkpoints", format_bytes(size))
@@ -340,13 +386,26 @@ def init_heads_from_probe(model: LCLModel, config: TrainConfig, ds, num_classes:
     from lcl.probe import encode, fit_probe
 
     def feats(split):
-        return encode(config.model, list(ds[split]["text"]), model.pooling, config.max_length,
-                      config.eval_batch_size, progress=f"probe features {split}")
+        return encode(
+            config.model,
+            list(ds[split]["text"]),
+            model.pooling,
+            config.max_length,
+            config.eval_batch_size,
+            progress=f"probe features {split}",
+        )
 
-    fit = fit_probe(feats("train"), np.asarray(ds["train"]["label"]), feats("validation"),
-                    np.asarray(ds["validation"]["label"]), num_classes, seed=config.seed)
-    logger.info("heads initialised from the probe (C=%g, validation accuracy %.4f)",
-                fit.C, fit.val_accuracy)
+    fit = fit_probe(
+        feats("train"),
+        np.asarray(ds["train"]["label"]),
+        feats("validation"),
+        np.asarray(ds["validation"]["label"]),
+        num_classes,
+        seed=config.seed,
+    )
+    logger.info(
+        "heads initialised from the probe (C=%g, validation accuracy %.4f)", fit.C, fit.val_accuracy
+    )
     with torch.no_grad():
         for head in model.heads():
             head.weight.copy_(torch.from_numpy(fit.weight))
@@ -361,16 +420,24 @@ def _device_name(device: torch.device) -> str:
     return device.type
 
 
-def write_outputs(config: TrainConfig, trainer: LCLTrainer, tokenizer, ds, label_names,
-                  out: Path, started: float) -> dict:
+def write_outputs(
+    config: TrainConfig, trainer: LCLTrainer, tokenizer, ds, label_names, out: Path, started: float
+) -> dict:
     """Evaluate the best epoch's model and write every output; ``metrics.json`` goes last."""
     model: LCLModel = trainer.model
     classifier = model.classifier
     save_classifier(classifier, tokenizer, RunDir(out).model_dir)
 
     def run(net, split, pooling=None):
-        return run_classifier(net, tokenizer, list(ds[split]["text"]), config.eval_batch_size,
-                              config.max_length, pooling=pooling, progress=f"predict {split}")
+        return run_classifier(
+            net,
+            tokenizer,
+            list(ds[split]["text"]),
+            config.eval_batch_size,
+            config.max_length,
+            pooling=pooling,
+            progress=f"predict {split}",
+        )
 
     val_probs, _ = run(classifier, "validation")
     test_probs, test_feats = run(classifier, "test", pooling=model.pooling)
@@ -381,33 +448,73 @@ def write_outputs(config: TrainConfig, trainer: LCLTrainer, tokenizer, ds, label
         weight_probs, source = val_probs, "main_model"
     history = trainer.state.log_history
     RunDir(out).write_history(history)
-    return write_run_files(config, ds, label_names, out, val_probs, test_probs, test_feats,
-                           weight_probs, source, started, {
-                               "best_epoch": _best_epoch(history),
-                               "device": _device_name(trainer.args.device),
-                               "train_runtime_seconds": next((h["train_runtime"] for h in reversed(history)
-                                                              if "train_runtime" in h), None)})
+    return write_run_files(
+        config,
+        ds,
+        label_names,
+        out,
+        val_probs,
+        test_probs,
+        test_feats,
+        weight_probs,
+        source,
+        started,
+        {
+            "best_epoch": _best_epoch(history),
+            "device": _device_name(trainer.args.device),
+            "train_runtime_seconds": next(
+                (h["train_runtime"] for h in reversed(history) if "train_runtime" in h), None
+            ),
+        },
+    )
 
 
-def write_run_files(config: TrainConfig, ds, label_names: list[str], out: Path, val_probs,
-                    test_probs, test_feats, weight_probs, weight_source: str, started: float,
-                    extra: dict) -> dict:
+def write_run_files(
+    config: TrainConfig,
+    ds,
+    label_names: list[str],
+    out: Path,
+    val_probs,
+    test_probs,
+    test_feats,
+    weight_probs,
+    weight_source: str,
+    started: float,
+    extra: dict,
+) -> dict:
     """The files every run leaves (fine-tuned or probe): confusability, test embeddings,
     predictions, then ``metrics.json`` last."""
     val_gold = np.asarray(list(ds["validation"]["label"]))
     test_gold = np.asarray(list(ds["test"]["label"]))
-    confusability = np.stack([
-        weight_probs[val_gold == c].mean(axis=0) if (val_gold == c).any()
-        else np.full(len(label_names), np.nan) for c in range(len(label_names))])
+    confusability = np.stack(
+        [
+            weight_probs[val_gold == c].mean(axis=0)
+            if (val_gold == c).any()
+            else np.full(len(label_names), np.nan)
+            for c in range(len(label_names))
+        ]
+    )
     run = RunDir(out)
-    run.write_confusability({
-        "label_names": label_names, "matrix": np.nan_to_num(confusability).tolist(),
-        "source": weight_source, "split": "validation"})
+    run.write_confusability(
+        {
+            "label_names": label_names,
+            "matrix": np.nan_to_num(confusability).tolist(),
+            "source": weight_source,
+            "split": "validation",
+        }
+    )
     run.write_embeddings(test_feats.astype(np.float32))
-    run.write_predictions([
-        {"text": text, "label": label_names[g], "pred": label_names[int(p.argmax())],
-         "probs": {n: round(float(v), 6) for n, v in zip(label_names, p)}}
-        for text, g, p in zip(list(ds["test"]["text"]), test_gold, test_probs)])
+    run.write_predictions(
+        [
+            {
+                "text": text,
+                "label": label_names[g],
+                "pred": label_names[int(p.argmax())],
+                "probs": {n: round(float(v), 6) for n, v in zip(label_names, p)},
+            }
+            for text, g, p in zip(list(ds["test"]["text"]), test_gold, test_probs)
+        ]
+    )
     metrics = {
         "dataset": config.dataset,
         "loss": config.loss,

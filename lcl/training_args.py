@@ -52,16 +52,38 @@ FROM_PRESET: Any = _FromPreset()
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
-        "views": "synonym", "pooling": "cls", "head": "native", "head_init": "random",
-        "temperature": 0.3, "lam": 0.5, "batch_size": 10, "learning_rate": 2e-5,
-        "head_learning_rate": None, "warmup_ratio": 0.0, "weight_decay": 0.01,
-        "max_grad_norm": 1.0, "epochs": 5, "early_stopping_patience": None, "evals_per_epoch": 1,
+        "views": "synonym",
+        "pooling": "cls",
+        "head": "native",
+        "head_init": "random",
+        "temperature": 0.3,
+        "lam": 0.5,
+        "batch_size": 10,
+        "learning_rate": 2e-5,
+        "head_learning_rate": None,
+        "warmup_ratio": 0.0,
+        "weight_decay": 0.01,
+        "max_grad_norm": 1.0,
+        "epochs": 5,
+        "early_stopping_patience": None,
+        "evals_per_epoch": 1,
     },
     "minilm": {
-        "views": "synonym", "pooling": "auto", "head": "pooled", "head_init": "probe",
-        "temperature": 0.3, "lam": 0.5, "batch_size": 10, "learning_rate": 5e-5,
-        "head_learning_rate": 1e-3, "warmup_ratio": 0.1, "weight_decay": 0.01,
-        "max_grad_norm": 1.0, "epochs": 4, "early_stopping_patience": 1, "evals_per_epoch": 1,
+        "views": "synonym",
+        "pooling": "auto",
+        "head": "pooled",
+        "head_init": "probe",
+        "temperature": 0.3,
+        "lam": 0.5,
+        "batch_size": 10,
+        "learning_rate": 5e-5,
+        "head_learning_rate": 1e-3,
+        "warmup_ratio": 0.1,
+        "weight_decay": 0.01,
+        "max_grad_norm": 1.0,
+        "epochs": 4,
+        "early_stopping_patience": 1,
+        "evals_per_epoch": 1,
     },
 }
 # the measured recipe per encoder alias; encoders not listed get DEFAULT_PRESET
@@ -78,82 +100,165 @@ def resolve_preset(preset: str, model: str) -> str:
 @dataclass
 class TrainConfig:
     # data
-    dataset: str = field(default="demo", metadata={"help": "built-in name (see `lcl datasets`), "
-                         "`empathetic_dialogues:SUBSET`, csv:/tsv:/jsonl:PATH, hf:NAME[:CONFIG] "
-                         "or disk:PATH"})
-    data_dir: str | None = field(default=None, metadata={"help": "folder of the original dataset "
-                                 "files (default: $LCL_DATA_DIR)"})
-    text_column: str = field(default="text", metadata={"help": "text column of your own files "
-                             "and hf:/disk: datasets"})
-    label_column: str = field(default="label", metadata={"help": "label column of your own files "
-                              "and hf:/disk: datasets"})
-    max_train_samples: int | None = field(default=None, metadata={"help": "use the first N "
-                                          "training texts after a seeded shuffle"})
-    max_train_per_class: int | None = field(default=None, metadata={
-        "help": "keep at most N training texts per class, drawn with --seed (few-shot cuts); "
-                "validation and test stay whole"})
-    max_eval_samples: int | None = field(default=None, metadata={"help": "use the first N "
-                                         "validation and test texts after a seeded shuffle"})
-    views: Literal["synonym", "dropout"] = field(default=FROM_PRESET, metadata={
-        "help": "second view of each text: WordNet synonym replacement (paper) or the same text "
-                "(dropout makes the views differ)"})
-    preset: Literal["auto", "paper", "minilm"] = field(default="auto", metadata={
-        "help": "defaults of the recipe fields: paper (Suresh & Ong exactly), minilm (measured "
-                "best for the embedded encoder), auto (the measured recipe of --model)"})
+    dataset: str = field(
+        default="demo",
+        metadata={
+            "help": "built-in name (see `lcl datasets`), "
+            "`empathetic_dialogues:SUBSET`, csv:/tsv:/jsonl:PATH, hf:NAME[:CONFIG] "
+            "or disk:PATH"
+        },
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "folder of the original dataset files (default: $LCL_DATA_DIR)"},
+    )
+    text_column: str = field(
+        default="text", metadata={"help": "text column of your own files and hf:/disk: datasets"}
+    )
+    label_column: str = field(
+        default="label", metadata={"help": "label column of your own files and hf:/disk: datasets"}
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "use the first N training texts after a seeded shuffle"}
+    )
+    max_train_per_class: int | None = field(
+        default=None,
+        metadata={
+            "help": "keep at most N training texts per class, drawn with --seed (few-shot cuts); "
+            "validation and test stay whole"
+        },
+    )
+    max_eval_samples: int | None = field(
+        default=None,
+        metadata={"help": "use the first N validation and test texts after a seeded shuffle"},
+    )
+    views: Literal["synonym", "dropout"] = field(
+        default=FROM_PRESET,
+        metadata={
+            "help": "second view of each text: WordNet synonym replacement (paper) or the same text "
+            "(dropout makes the views differ)"
+        },
+    )
+    preset: Literal["auto", "paper", "minilm"] = field(
+        default="auto",
+        metadata={
+            "help": "defaults of the recipe fields: paper (Suresh & Ong exactly), minilm (measured "
+            "best for the embedded encoder), auto (the measured recipe of --model)"
+        },
+    )
     # model
-    model: str = field(default="minilm", metadata={"help": "encoder: `minilm` (embedded "
-                       "all-MiniLM-L6-v2), a local path or a Hugging Face name"})
-    weighting_model: str | None = field(default=None, metadata={"help": "encoder of the "
-                                        "weighting network (default: --model)"})
-    pooling: Literal["auto", "cls", "mean"] = field(default=FROM_PRESET, metadata={
-        "help": "sentence feature: last-layer [CLS] vector (paper), masked mean, or auto: as the "
-                "checkpoint was trained (its sentence-transformers pooling config), else [CLS]"})
-    head: Literal["native", "pooled"] = field(default=FROM_PRESET, metadata={
-        "help": "classifier head: the architecture's own (paper) or one linear layer on the "
-                "pooled, L2-normalised feature (the one the contrastive loss sees)"})
-    head_init: Literal["random", "probe"] = field(default=FROM_PRESET, metadata={
-        "help": "start of the pooled head (and the weighting network's): random, or the "
-                "frozen-encoder logistic regression of `lcl probe` (linear probe, then fine-tune)"})
-    dropout: float | None = field(default=None, metadata={
-        "help": "set every dropout probability of the encoders (default: the checkpoint's)"})
+    model: str = field(
+        default="minilm",
+        metadata={
+            "help": "encoder: `minilm` (embedded "
+            "all-MiniLM-L6-v2), a local path or a Hugging Face name"
+        },
+    )
+    weighting_model: str | None = field(
+        default=None, metadata={"help": "encoder of the weighting network (default: --model)"}
+    )
+    pooling: Literal["auto", "cls", "mean"] = field(
+        default=FROM_PRESET,
+        metadata={
+            "help": "sentence feature: last-layer [CLS] vector (paper), masked mean, or auto: as the "
+            "checkpoint was trained (its sentence-transformers pooling config), else [CLS]"
+        },
+    )
+    head: Literal["native", "pooled"] = field(
+        default=FROM_PRESET,
+        metadata={
+            "help": "classifier head: the architecture's own (paper) or one linear layer on the "
+            "pooled, L2-normalised feature (the one the contrastive loss sees)"
+        },
+    )
+    head_init: Literal["random", "probe"] = field(
+        default=FROM_PRESET,
+        metadata={
+            "help": "start of the pooled head (and the weighting network's): random, or the "
+            "frozen-encoder logistic regression of `lcl probe` (linear probe, then fine-tune)"
+        },
+    )
+    dropout: float | None = field(
+        default=None,
+        metadata={
+            "help": "set every dropout probability of the encoders (default: the checkpoint's)"
+        },
+    )
     max_length: int = field(default=128, metadata={"help": "truncate texts to this many tokens"})
     # objective
-    loss: Literal[LOSSES] = field(default="lcl", metadata={
-        "help": "ce: cross-entropy; scl: λ·CE + (1−λ)·SupCon; lcl: λ·CE + (1−λ)·LCL + "
-                "λ·CE(weighting); probe: no fine-tuning, logistic regression on frozen features"})
-    weighting: Literal["network", "self"] = field(default="network", metadata={
-        "help": "LCL weights from a second network (paper) or the main model's detached softmax"})
-    detach_weights: bool = field(default=False, metadata={
-        "help": "stop the contrastive gradient into the weighting network"})
+    loss: Literal[LOSSES] = field(
+        default="lcl",
+        metadata={
+            "help": "ce: cross-entropy; scl: λ·CE + (1−λ)·SupCon; lcl: λ·CE + (1−λ)·LCL + "
+            "λ·CE(weighting); probe: no fine-tuning, logistic regression on frozen features"
+        },
+    )
+    weighting: Literal["network", "self"] = field(
+        default="network",
+        metadata={
+            "help": "LCL weights from a second network (paper) or the main model's detached softmax"
+        },
+    )
+    detach_weights: bool = field(
+        default=False, metadata={"help": "stop the contrastive gradient into the weighting network"}
+    )
     temperature: float = field(default=FROM_PRESET, metadata={"help": "contrastive temperature τ"})
-    lam: float = field(default=FROM_PRESET, metadata={"help": "λ, the cross-entropy share of the objective"})
-    memory_size: int = field(default=0, metadata={"help": "label-aware memory of the last K "
-                             "features as extra contrastive candidates (0: off)"})
-    memory_start_step: int | None = field(default=None, metadata={
-        "help": "step from which the memory counts (default: once it is full)"})
+    lam: float = field(
+        default=FROM_PRESET, metadata={"help": "λ, the cross-entropy share of the objective"}
+    )
+    memory_size: int = field(
+        default=0,
+        metadata={
+            "help": "label-aware memory of the last K "
+            "features as extra contrastive candidates (0: off)"
+        },
+    )
+    memory_start_step: int | None = field(
+        default=None,
+        metadata={"help": "step from which the memory counts (default: once it is full)"},
+    )
     # optimisation
-    batch_size: int = field(default=FROM_PRESET, metadata={"help": "texts per batch (each brings its view)"})
+    batch_size: int = field(
+        default=FROM_PRESET, metadata={"help": "texts per batch (each brings its view)"}
+    )
     eval_batch_size: int = field(default=64, metadata={"help": "texts per evaluation batch"})
     learning_rate: float = field(default=FROM_PRESET, metadata={"help": "AdamW learning rate"})
-    head_learning_rate: float | None = field(default=FROM_PRESET, metadata={
-        "help": "learning rate of the classification heads (none: --learning-rate)"})
-    warmup_ratio: float = field(default=FROM_PRESET, metadata={
-        "help": "share of the training steps with a linear learning-rate warm-up"})
-    weight_decay: float = field(default=FROM_PRESET, metadata={"help": "AdamW weight decay "
-                                "(not on biases and LayerNorm weights)"})
+    head_learning_rate: float | None = field(
+        default=FROM_PRESET,
+        metadata={"help": "learning rate of the classification heads (none: --learning-rate)"},
+    )
+    warmup_ratio: float = field(
+        default=FROM_PRESET,
+        metadata={"help": "share of the training steps with a linear learning-rate warm-up"},
+    )
+    weight_decay: float = field(
+        default=FROM_PRESET,
+        metadata={"help": "AdamW weight decay (not on biases and LayerNorm weights)"},
+    )
     max_grad_norm: float = field(default=FROM_PRESET, metadata={"help": "gradient-norm clip"})
     epochs: int = field(default=FROM_PRESET, metadata={"help": "training epochs"})
-    evals_per_epoch: int = field(default=FROM_PRESET, metadata={
-        "help": "validation evaluations (and checkpoints) per epoch; the best one is kept"})
-    early_stopping_patience: int | None = field(default=FROM_PRESET, metadata={
-        "help": "stop after N evaluations without a better validation accuracy (none: never)"})
+    evals_per_epoch: int = field(
+        default=FROM_PRESET,
+        metadata={
+            "help": "validation evaluations (and checkpoints) per epoch; the best one is kept"
+        },
+    )
+    early_stopping_patience: int | None = field(
+        default=FROM_PRESET,
+        metadata={
+            "help": "stop after N evaluations without a better validation accuracy (none: never)"
+        },
+    )
     seed: int = field(default=0, metadata={"help": "seed of data order, views and head init"})
     # run
     output_dir: str = field(default="runs/lcl", metadata={"help": "where the run is written"})
-    overwrite: bool = field(default=False, metadata={"help": "replace a finished run in "
-                            "--output-dir instead of refusing"})
-    keep_checkpoints: bool = field(default=False, metadata={"help": "keep the Trainer "
-                                   "checkpoints after a finished run"})
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "replace a finished run in --output-dir instead of refusing"},
+    )
+    keep_checkpoints: bool = field(
+        default=False, metadata={"help": "keep the Trainer checkpoints after a finished run"}
+    )
     logging_steps: int = field(default=10, metadata={"help": "log loss parts every N steps"})
 
     def __post_init__(self) -> None:
@@ -163,7 +268,9 @@ class TrainConfig:
             if value is not FROM_PRESET:
                 setattr(self, f.name, _coerce(f.name, value, hints[f.name]))
         if self.preset not in ("auto", *PRESETS):
-            raise ConfigError(f"--preset must be one of auto, {', '.join(PRESETS)}, not {self.preset!r}")
+            raise ConfigError(
+                f"--preset must be one of auto, {', '.join(PRESETS)}, not {self.preset!r}"
+            )
         if self.preset == "auto":
             self.preset = resolve_preset(self.preset, self.model)
         for name, value in PRESETS[self.preset].items():
@@ -174,8 +281,9 @@ class TrainConfig:
     def validate(self) -> None:
         def choice(name: str, allowed: tuple[str, ...]) -> None:
             if getattr(self, name) not in allowed:
-                raise ConfigError(f"{_opt(name)} must be one of "
-                                  f"{', '.join(allowed)}, not {getattr(self, name)!r}")
+                raise ConfigError(
+                    f"{_opt(name)} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}"
+                )
 
         def at_least(name: str, low: float, value: Any = None) -> None:
             value = getattr(self, name) if value is None else value
@@ -203,10 +311,14 @@ class TrainConfig:
         choice("head", HEADS)
         choice("head_init", HEAD_INITS)
         if self.head_init == "probe" and self.head != "pooled":
-            raise ConfigError("--head-init probe needs --head pooled (the probe is a linear "
-                              "layer on the pooled feature)")
+            raise ConfigError(
+                "--head-init probe needs --head pooled (the probe is a linear "
+                "layer on the pooled feature)"
+            )
         if self.head_learning_rate is not None and not self.head_learning_rate > 0:
-            raise ConfigError(f"--head-learning-rate must be positive, not {self.head_learning_rate}")
+            raise ConfigError(
+                f"--head-learning-rate must be positive, not {self.head_learning_rate}"
+            )
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"--warmup-ratio must lie in [0, 1), not {self.warmup_ratio}")
         choice("views", VIEWS)
@@ -216,9 +328,18 @@ class TrainConfig:
             raise ConfigError(f"--lam must lie in [0, 1], not {self.lam}")
         if not self.learning_rate > 0:
             raise ConfigError(f"--learning-rate must be positive, not {self.learning_rate}")
-        for name in ("batch_size", "eval_batch_size", "epochs", "max_length", "logging_steps",
-                     "max_train_samples", "max_eval_samples", "early_stopping_patience",
-                     "max_train_per_class", "evals_per_epoch"):
+        for name in (
+            "batch_size",
+            "eval_batch_size",
+            "epochs",
+            "max_length",
+            "logging_steps",
+            "max_train_samples",
+            "max_eval_samples",
+            "early_stopping_patience",
+            "max_train_per_class",
+            "evals_per_epoch",
+        ):
             at_least(name, 1)
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"--dropout must lie in [0, 1), not {self.dropout}")

@@ -18,8 +18,9 @@ def data_dir() -> Path:
     if not path.is_dir():
         if given:
             pytest.fail(f"LCL_DATA_DIR={given} is not a folder")
-        pytest.skip(f"evaluation data not found at {path}; set LCL_DATA_DIR or put it at "
-                    "../shared/data")
+        pytest.skip(
+            f"evaluation data not found at {path}; set LCL_DATA_DIR or put it at ../shared/data"
+        )
     return path
 
 
@@ -31,9 +32,25 @@ def trained_run(data_dir, tmp_path_factory):
     from lcl.cli import main
 
     run = tmp_path_factory.mktemp("e2e") / "isear-lcl"
-    code = main(["train", "--dataset", "isear", "--data-dir", str(data_dir), "--loss", "lcl",
-                 "--epochs", "1", "--max-train-samples", "300", "--seed", "0",
-                 "--output-dir", str(run)])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "isear",
+            "--data-dir",
+            str(data_dir),
+            "--loss",
+            "lcl",
+            "--epochs",
+            "1",
+            "--max-train-samples",
+            "300",
+            "--seed",
+            "0",
+            "--output-dir",
+            str(run),
+        ]
+    )
     assert code == 0
     return run, json.loads((run / "metrics.json").read_text())
 
@@ -54,5 +71,6 @@ def pytest_terminal_summary(terminalreporter):
     if outcome:
         cases = " ".join(f"{c:02d}:{outcome[c]}" for c in sorted(outcome))
         passed = sum(v == "passed" for v in outcome.values())
-        terminalreporter.write_line(f"issue 18 integrity cases ({passed}/14 passed, "
-                                    f"{len(outcome)}/14 ran): {cases}")
+        terminalreporter.write_line(
+            f"issue 18 integrity cases ({passed}/14 passed, {len(outcome)}/14 ran): {cases}"
+        )

@@ -43,7 +43,9 @@ def test_synonym_view_changes_words_keeps_format(lexicon):
     assert view != text
     assert view[0].isupper() and view.endswith(".")
     assert 1 <= changed_words(text, view) <= 10
-    assert synonym_view("I am so and the.", random.Random(0), lexicon) == "I am so and the."  # only stopwords
+    assert (
+        synonym_view("I am so and the.", random.Random(0), lexicon) == "I am so and the."
+    )  # only stopwords
 
 
 def test_add_views_synonym(demo_train, tmp_path):
@@ -74,7 +76,9 @@ def test_cache_hit_second_time(demo_train, tmp_path, caplog):
     views, hit = synonym_views(texts, seed=0, cache_dir=tmp_path)
     assert hit is False
     files = list((tmp_path / "views").iterdir())
-    assert len(files) == 1 and not files[0].name.startswith(".tmp")  # written atomically, no leftovers
+    assert len(files) == 1 and not files[0].name.startswith(
+        ".tmp"
+    )  # written atomically, no leftovers
     assert json.loads(files[0].read_text(encoding="utf-8"))["views"] == views
     with caplog.at_level(logging.INFO, logger="lcl.data.augment"):
         again, hit = synonym_views(texts, seed=0, cache_dir=tmp_path)

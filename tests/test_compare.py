@@ -51,8 +51,18 @@ def test_compare_runs_reads_predictions(tmp_path):
 
 
 def test_paired_rows_match_dataset_and_seed():
-    rows = [{"dataset": d, "seed": s, "variant": v, "accuracy": acc}
-            for d, s, v, acc in [("x", 0, "ce", 0.5), ("x", 0, "lcl", 0.6), ("x", 1, "ce", 0.4),
-                                 ("y", 0, "lcl", 0.7), ("y", 0, "ce", 0.7)]]
+    rows = [
+        {"dataset": d, "seed": s, "variant": v, "accuracy": acc}
+        for d, s, v, acc in [
+            ("x", 0, "ce", 0.5),
+            ("x", 0, "lcl", 0.6),
+            ("x", 1, "ce", 0.4),
+            ("y", 0, "lcl", 0.7),
+            ("y", 0, "ce", 0.7),
+        ]
+    ]
     pairs = paired_rows(rows, "ce", "lcl")
-    assert [(a["dataset"], a["seed"], b["accuracy"]) for a, b in pairs] == [("x", 0, 0.6), ("y", 0, 0.7)]
+    assert [(a["dataset"], a["seed"], b["accuracy"]) for a, b in pairs] == [
+        ("x", 0, 0.6),
+        ("y", 0, 0.7),
+    ]

@@ -79,7 +79,9 @@ def test_ed_per_class_counts_match_stats(loaded, data_dir):
     ds = loaded("empathetic_dialogues")
     assert ds["train"].features["label"].names == sorted(ED_EMOTIONS)
     for split, stats in [("train", "train"), ("validation", "valid"), ("test", "test")]:
-        with open(data_dir / "empathetic_dialogues" / "lcl_authors_extraction" / f"{stats}_stats.csv") as f:
+        with open(
+            data_dir / "empathetic_dialogues" / "lcl_authors_extraction" / f"{stats}_stats.csv"
+        ) as f:
             expected = {r["emotion"]: int(r["absolute_value"]) for r in csv.DictReader(f)}
         assert label_counts(ds[split]) == expected
 
@@ -90,7 +92,10 @@ def test_ed_known_texts(loaded):
         "I remember going to the fireworks with my best friend. There was a lot of people, "
         "but it only felt like us in the world."
     )
-    assert find(ds["train"], "I woke up this morning to my wife telling me she was pregnant!") == "surprised"
+    assert (
+        find(ds["train"], "I woke up this morning to my wife telling me she was pregnant!")
+        == "surprised"
+    )
     assert not any("_comma_" in t for t in ds["train"][:]["text"])
 
 
@@ -102,15 +107,32 @@ def test_goemotions(loaded, data_dir):
     assert counts["admiration"] == 2710 and min(counts.values()) == 39
     # CSV-quoted line in the TSV: quotes removed, doubled quotes undone, trailing space kept
     assert find(ds["train"], 'Three words, no subtlety. "Dude. Stop. Seriously." ') == "annoyance"
-    assert not any(t.startswith('"') and t.endswith('"') and '""' in t for t in ds["train"][:]["text"])
+    assert not any(
+        t.startswith('"') and t.endswith('"') and '""' in t for t in ds["train"][:]["text"]
+    )
 
 
 def test_isear(loaded, data_dir):
     ds = loaded("isear")
-    assert ds["train"].features["label"].names == ["joy", "fear", "anger", "sadness", "disgust", "shame", "guilt"]
+    assert ds["train"].features["label"].names == [
+        "joy",
+        "fear",
+        "anger",
+        "sadness",
+        "disgust",
+        "shame",
+        "guilt",
+    ]
     total = sum((label_counts(ds[s]) for s in ds), Counter())
-    assert total == {"anger": 1096, "sadness": 1096, "disgust": 1096, "shame": 1096,
-                     "fear": 1095, "joy": 1094, "guilt": 1093}
+    assert total == {
+        "anger": 1096,
+        "sadness": 1096,
+        "disgust": 1096,
+        "shame": 1096,
+        "fear": 1095,
+        "joy": 1094,
+        "guilt": 1093,
+    }
     texts = [t for s in ds for t in ds[s][:]["text"]]
     assert not any("á" in t for t in texts)
     # a row whose SIT held "á|" line breaks is rebuilt into one clean text
@@ -120,7 +142,9 @@ def test_isear(loaded, data_dir):
     ) in texts
     # the one literal "|" inside a text survives
     piped = [t for t in texts if "|" in t]
-    assert len(piped) == 1 and piped[0].endswith('|NB: In Bulgarian schools \\"a three\\" is the second worst mark."')
+    assert len(piped) == 1 and piped[0].endswith(
+        '|NB: In Bulgarian schools \\"a three\\" is the second worst mark."'
+    )
     assert find(ds, "When I was involved in a traffic accident.") == "fear"
     # the split is the paper's: seeded, reproducible, and changes with the seed
     again = load_dataset("isear", data_dir)
@@ -135,22 +159,43 @@ def test_emoint(loaded):
     assert label_counts(ds["train"]) == {"anger": 857, "fear": 1147, "joy": 823, "sadness": 786}
     assert label_counts(ds["validation"]) == {"anger": 84, "fear": 110, "joy": 79, "sadness": 74}
     assert label_counts(ds["test"]) == {"anger": 760, "fear": 995, "joy": 714, "sadness": 673}
-    assert find(ds["train"], "Oh dear an evening of absolute hilarity I don't think I have laughed so much "
-                "in a long time! 😂") == "joy"
-    assert find(ds["train"], "Just got back from seeing @GaryDelaney in Burslem. AMAZING!! Face still hurts "
-                "from laughing so much #hilarious") == "joy"
+    assert (
+        find(
+            ds["train"],
+            "Oh dear an evening of absolute hilarity I don't think I have laughed so much "
+            "in a long time! 😂",
+        )
+        == "joy"
+    )
+    assert (
+        find(
+            ds["train"],
+            "Just got back from seeing @GaryDelaney in Burslem. AMAZING!! Face still hurts "
+            "from laughing so much #hilarious",
+        )
+        == "joy"
+    )
 
 
 def test_sst5(loaded):
     ds = loaded("sst5")
     names = ["very negative", "negative", "neutral", "positive", "very positive"]
     assert ds["train"].features["label"].names == names
-    expected = {"train": (1092, 2218, 1624, 2322, 1288), "validation": (139, 289, 229, 279, 165),
-                "test": (279, 633, 389, 510, 399)}
+    expected = {
+        "train": (1092, 2218, 1624, 2322, 1288),
+        "validation": (139, 289, 229, 279, 165),
+        "test": (279, 633, 389, 510, 399),
+    }
     for split, counts in expected.items():
         assert label_counts(ds[split]) == dict(zip(names, counts))
-    assert find(ds["test"], "( Wendigo is ) why we go to the cinema : to be fed through the eye , the heart , "
-                "the mind .") == "positive"
+    assert (
+        find(
+            ds["test"],
+            "( Wendigo is ) why we go to the cinema : to be fed through the eye , the heart , "
+            "the mind .",
+        )
+        == "positive"
+    )
     texts = [t for s in ds for t in ds[s][:]["text"]]
     assert not any(tok in t for t in texts for tok in ("-LRB-", "-RRB-", "\\/", "``", "''"))
     assert any("writer/director" in t for t in texts)
@@ -189,7 +234,9 @@ def test_ed_subset_reindexes_labels(loaded, data_dir):
     full = loaded("empathetic_dialogues")["train"]
     afraid = full.features["label"].str2int("afraid")
     expected = [t for t, l in zip(full[:]["text"], full[:]["label"]) if l == afraid]
-    assert [t for t, l in zip(ds["train"][:]["text"], ds["train"][:]["label"]) if l == 2] == expected
+    assert [
+        t for t, l in zip(ds["train"][:]["text"], ds["train"][:]["label"]) if l == 2
+    ] == expected
 
 
 def test_ed_explicit_subset(data_dir):
@@ -239,23 +286,29 @@ def write_release(root: Path):
     d.mkdir()
     rows = {
         "train": [
-            'hit:0_conv:1,1,sentimental,I remember going to the fireworks with my best friend. There was a lot of '
-            'people_comma_ but it only felt like us in the world.,1,I remember going to see the fireworks with my '
-            'best friend. It was the first time we ever spent time alone together. Although there was a lot of '
-            'people_comma_ we felt like the only people in the world.,5|5|5_2|2|5,',
+            "hit:0_conv:1,1,sentimental,I remember going to the fireworks with my best friend. There was a lot of "
+            "people_comma_ but it only felt like us in the world.,1,I remember going to see the fireworks with my "
+            "best friend. It was the first time we ever spent time alone together. Although there was a lot of "
+            "people_comma_ we felt like the only people in the world.,5|5|5_2|2|5,",
             "hit:0_conv:1,2,sentimental,I remember going to the fireworks with my best friend. There was a lot of "
-            'people_comma_ but it only felt like us in the world.,0,Was this a friend you were in love with_comma_ '
+            "people_comma_ but it only felt like us in the world.,0,Was this a friend you were in love with_comma_ "
             'or just a "best friend?,5|5|5_2|2|5,',
             "hit:1_conv:2,1,afraid, i used to scare for darkness ,2,it feels like hitting to blank wall when i see "
             "the darkness,,",
             "hit:1_conv:2,2,afraid, i used to scare for darkness ,3,Oh ya? I don't really see how,,",
         ],
-        "valid": ["hit:3_conv:6,1,angry,My brother ate my lunch_comma_ again.,7,He did it again.,,"],
-        "test": ["hit:5_conv:9,1,joyful,We won the game!,1,We won!,,",
-                 "hit:5_conv:9,2,joyful,We won the game!,2,Nice,,"],
+        "valid": [
+            "hit:3_conv:6,1,angry,My brother ate my lunch_comma_ again.,7,He did it again.,,"
+        ],
+        "test": [
+            "hit:5_conv:9,1,joyful,We won the game!,1,We won!,,",
+            "hit:5_conv:9,2,joyful,We won the game!,2,Nice,,",
+        ],
     }
     for split, lines in rows.items():
-        (d / f"{split}.csv").write_text("\n".join([RELEASE_HEADER, *lines]) + "\n", encoding="utf-8")
+        (d / f"{split}.csv").write_text(
+            "\n".join([RELEASE_HEADER, *lines]) + "\n", encoding="utf-8"
+        )
 
 
 def test_ed_user_release(tmp_path):
@@ -269,7 +322,10 @@ def test_ed_user_release(tmp_path):
     names = ds["train"].features["label"].names
     assert [names[i] for i in ds["train"][:]["label"]] == ["sentimental", "afraid"]
     assert ds["validation"][:]["text"] == ["My brother ate my lunch, again."]
-    assert ds["test"][:]["text"] == ["We won the game!"] and names[ds["test"][:]["label"][0]] == "joyful"
+    assert (
+        ds["test"][:]["text"] == ["We won the game!"]
+        and names[ds["test"][:]["label"][0]] == "joyful"
+    )
     sub = load_dataset("empathetic_dialogues:afraid,sentimental", tmp_path)
     assert sub["train"][:]["label"] == [1, 0]
 
@@ -283,7 +339,11 @@ def write(path: Path, text: str, encoding="utf-8") -> Path:
 
 
 def make_rows(n_per_class=20, labels=("neg", "pos", "mid")):
-    return [(f"example number {i} of {lab}, with a comma", lab) for lab in labels for i in range(n_per_class)]
+    return [
+        (f"example number {i} of {lab}, with a comma", lab)
+        for lab in labels
+        for i in range(n_per_class)
+    ]
 
 
 def test_custom_csv_single_file_carves_splits(tmp_path):
@@ -303,12 +363,17 @@ def test_custom_csv_single_file_carves_splits(tmp_path):
     again = load_dataset(f"csv:{path}", text_column="sentence", label_column="emotion", seed=3)
     assert again["test"][:]["text"] == ds["test"][:]["text"]
     # a bare path works too, its kind taken from the extension
-    assert load_dataset(str(path), text_column="sentence", label_column="emotion", seed=3)["test"][:]["text"] == ds["test"][:]["text"]
+    assert (
+        load_dataset(str(path), text_column="sentence", label_column="emotion", seed=3)["test"][:][
+            "text"
+        ]
+        == ds["test"][:]["text"]
+    )
 
 
 def test_custom_tsv_directory_with_dev(tmp_path):
     rows = make_rows(5)
-    body = lambda rs: "text\tlabel\n" + "".join(f'{t}\t{l}\n' for t, l in rs)  # noqa: E731
+    body = lambda rs: "text\tlabel\n" + "".join(f"{t}\t{l}\n" for t, l in rs)  # noqa: E731
     write(tmp_path / "train.tsv", body(rows) + 'He said "hi" to me\tpos\n')
     write(tmp_path / "dev.tsv", body(rows[:3]))
     write(tmp_path / "test.tsv", body(rows[5:8]))
@@ -354,21 +419,77 @@ GOOD = "text,label\nfine text,a\nmore text,b\n"
 @pytest.mark.parametrize(
     "kind, files, bad_file, line, problem",
     [
-        ("csv", {"train.csv": "sentence,label\nhello,a\n"}, "train.csv", 1, "missing column 'text'"),
-        ("csv", {"train.csv": "text,label\nhello,a\n\"a\nmulti-line\",b\n   ,a\n"}, "train.csv", 5, "empty text"),
-        ("csv", {"train.csv": "text,label\nhello,a\nworld,\n"}, "train.csv", 3, "empty or invalid label"),
-        ("csv", {"train.csv": GOOD, "test.csv": "text,label\nx,a\ny,zzz\n"}, "test.csv", 3,
-         "label 'zzz' does not occur in the training file"),
+        (
+            "csv",
+            {"train.csv": "sentence,label\nhello,a\n"},
+            "train.csv",
+            1,
+            "missing column 'text'",
+        ),
+        (
+            "csv",
+            {"train.csv": 'text,label\nhello,a\n"a\nmulti-line",b\n   ,a\n'},
+            "train.csv",
+            5,
+            "empty text",
+        ),
+        (
+            "csv",
+            {"train.csv": "text,label\nhello,a\nworld,\n"},
+            "train.csv",
+            3,
+            "empty or invalid label",
+        ),
+        (
+            "csv",
+            {"train.csv": GOOD, "test.csv": "text,label\nx,a\ny,zzz\n"},
+            "test.csv",
+            3,
+            "label 'zzz' does not occur in the training file",
+        ),
         ("csv", {"train.csv": GOOD + "caf\xe9 au lait,a\n"}, "train.csv", 4, "not valid UTF-8"),
-        ("csv", {"train.csv": GOOD + "one,two,three\n"}, "train.csv", 4, "cannot parse line: expected 2 fields, found 3"),
-        ("csv", {"train.csv": GOOD + '"unterminated,a\nnext,b\n'}, "train.csv", 4, "cannot parse line"),
-        ("tsv", {"train.tsv": "text\tlabel\nok\ta\nno tab here\n"}, "train.tsv", 3, "expected 2 fields, found 1"),
-        ("jsonl", {"train.jsonl": '{"text": "a", "label": "x"}\n\n{"text": "b", "label": \n'}, "train.jsonl", 3,
-         "cannot parse line: invalid JSON"),
-        ("jsonl", {"train.jsonl": '{"text": "a", "label": "x"}\n{"label": "y"}\n'}, "train.jsonl", 2,
-         "missing column 'text'"),
-        ("jsonl", {"train.jsonl": '{"text": "a", "label": "x"}\n{"text": "", "label": "y"}\n'}, "train.jsonl", 2,
-         "empty text"),
+        (
+            "csv",
+            {"train.csv": GOOD + "one,two,three\n"},
+            "train.csv",
+            4,
+            "cannot parse line: expected 2 fields, found 3",
+        ),
+        (
+            "csv",
+            {"train.csv": GOOD + '"unterminated,a\nnext,b\n'},
+            "train.csv",
+            4,
+            "cannot parse line",
+        ),
+        (
+            "tsv",
+            {"train.tsv": "text\tlabel\nok\ta\nno tab here\n"},
+            "train.tsv",
+            3,
+            "expected 2 fields, found 1",
+        ),
+        (
+            "jsonl",
+            {"train.jsonl": '{"text": "a", "label": "x"}\n\n{"text": "b", "label": \n'},
+            "train.jsonl",
+            3,
+            "cannot parse line: invalid JSON",
+        ),
+        (
+            "jsonl",
+            {"train.jsonl": '{"text": "a", "label": "x"}\n{"label": "y"}\n'},
+            "train.jsonl",
+            2,
+            "missing column 'text'",
+        ),
+        (
+            "jsonl",
+            {"train.jsonl": '{"text": "a", "label": "x"}\n{"text": "", "label": "y"}\n'},
+            "train.jsonl",
+            2,
+            "empty text",
+        ),
     ],
 )
 def test_bad_files(tmp_path, kind, files, bad_file, line, problem):
@@ -387,7 +508,13 @@ def test_bad_files(tmp_path, kind, files, bad_file, line, problem):
 def test_demo_needs_no_data_dir(monkeypatch):
     monkeypatch.delenv("LCL_DATA_DIR", raising=False)
     ds = load_dataset("demo")
-    assert ds["train"].features["label"].names == ["afraid", "anxious", "apprehensive", "sad", "terrified"]
+    assert ds["train"].features["label"].names == [
+        "afraid",
+        "anxious",
+        "apprehensive",
+        "sad",
+        "terrified",
+    ]
     for split, n in [("train", 60), ("validation", 12), ("test", 12)]:
         assert set(Counter(ds[split][:]["label"]).values()) == {n}
     texts = [t for s in ds for t in ds[s][:]["text"]]

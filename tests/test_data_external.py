@@ -22,15 +22,20 @@ def offline(monkeypatch):
 
 
 def rows(n, labels=LABELS, start=0):
-    return {"sentence": [f"text number {start + i}" for i in range(n)],
-            "emotion": [labels[i % len(labels)] for i in range(n)]}
+    return {
+        "sentence": [f"text number {start + i}" for i in range(n)],
+        "emotion": [labels[i % len(labels)] for i in range(n)],
+    }
 
 
 def class_label_split(n, start=0):
-    features = datasets.Features({"sentence": datasets.Value("string"),
-                                  "emotion": datasets.ClassLabel(names=LABELS)})
-    data = {"sentence": [f"text number {start + i}" for i in range(n)],
-            "emotion": [i % 3 for i in range(n)]}
+    features = datasets.Features(
+        {"sentence": datasets.Value("string"), "emotion": datasets.ClassLabel(names=LABELS)}
+    )
+    data = {
+        "sentence": [f"text number {start + i}" for i in range(n)],
+        "emotion": [i % 3 for i in range(n)],
+    }
     return datasets.Dataset.from_dict(data, features=features)
 
 
@@ -39,9 +44,13 @@ def names_of(ds):
 
 
 def test_disk_dataset_dict_with_class_label_keeps_names_and_order(tmp_path):
-    dsd = datasets.DatasetDict({"train": class_label_split(60),
-                                "validation": class_label_split(9, 100),
-                                "test": class_label_split(12, 200)})
+    dsd = datasets.DatasetDict(
+        {
+            "train": class_label_split(60),
+            "validation": class_label_split(9, 100),
+            "test": class_label_split(12, 200),
+        }
+    )
     dsd.save_to_disk(tmp_path / "ds")
     ds = load_dataset(f"disk:{tmp_path / 'ds'}", text_column="sentence", label_column="emotion")
     assert list(ds) == ["train", "validation", "test"]
@@ -69,13 +78,16 @@ def test_disk_single_dataset_carves_stratified_seeded_splits(tmp_path):
 
 
 def test_disk_split_aliases_and_unlabelled_test_split(tmp_path):
-    test = datasets.Dataset.from_dict({"text": ["a", "b"], "label": [-1, -1]},
-                                      features=datasets.Features({
-                                          "text": datasets.Value("string"),
-                                          "label": datasets.ClassLabel(names=["neg", "pos"])}))
-    train = datasets.Dataset.from_dict({"text": [f"t{i}" for i in range(40)],
-                                        "label": [i % 2 for i in range(40)]},
-                                       features=test.features)
+    test = datasets.Dataset.from_dict(
+        {"text": ["a", "b"], "label": [-1, -1]},
+        features=datasets.Features(
+            {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])}
+        ),
+    )
+    train = datasets.Dataset.from_dict(
+        {"text": [f"t{i}" for i in range(40)], "label": [i % 2 for i in range(40)]},
+        features=test.features,
+    )
     dev = train.select(range(6))
     datasets.DatasetDict({"train": train, "dev": dev, "test": test}).save_to_disk(tmp_path / "d")
     ds = load_dataset(f"disk:{tmp_path / 'd'}")
@@ -91,13 +103,24 @@ def test_disk_integer_labels_kept(tmp_path):
     assert set(ds["train"]["label"]) == {0, 2, 4}
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda d: d.rename_column("sentence", "body"), r"\[train\]: missing column 'sentence'"),
-    (lambda d: d.map(lambda r, i: {"sentence": "  " if i == 4 else r["sentence"]},
-                     with_indices=True), r"\[train\]:5: empty text in column 'sentence'"),
-    (lambda d: d.map(lambda r, i: {"emotion": "" if i == 0 else r["emotion"]},
-                     with_indices=True), r"\[train\]:1: empty or invalid label"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d.rename_column("sentence", "body"), r"\[train\]: missing column 'sentence'"),
+        (
+            lambda d: d.map(
+                lambda r, i: {"sentence": "  " if i == 4 else r["sentence"]}, with_indices=True
+            ),
+            r"\[train\]:5: empty text in column 'sentence'",
+        ),
+        (
+            lambda d: d.map(
+                lambda r, i: {"emotion": "" if i == 0 else r["emotion"]}, with_indices=True
+            ),
+            r"\[train\]:1: empty or invalid label",
+        ),
+    ],
+)
 def test_disk_bad_columns_and_rows_one_line(tmp_path, change, message):
     change(datasets.Dataset.from_dict(rows(30))).save_to_disk(tmp_path / "bad")
     with pytest.raises(DataError, match=message) as err:
@@ -106,8 +129,12 @@ def test_disk_bad_columns_and_rows_one_line(tmp_path, change, message):
 
 
 def test_disk_test_label_not_in_train(tmp_path):
-    dsd = datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows(30)),
-                                "test": datasets.Dataset.from_dict(rows(3, ["joy", "zzz"]))})
+    dsd = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict(rows(30)),
+            "test": datasets.Dataset.from_dict(rows(3, ["joy", "zzz"])),
+        }
+    )
     dsd.save_to_disk(tmp_path / "d")
     with pytest.raises(DataError, match=r"\[test\]:2: label 'zzz' does not occur in the train"):
         load_dataset(f"disk:{tmp_path / 'd'}", text_column="sentence", label_column="emotion")
@@ -128,18 +155,23 @@ def test_disk_missing_or_not_a_dataset(tmp_path):
 
 def test_hf_maps_to_datasets_load_dataset(monkeypatch):
     calls = []
-    dsd = datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows(40)),
-                                "validation": datasets.Dataset.from_dict(rows(6, start=50)),
-                                "test": datasets.Dataset.from_dict(rows(6, start=60)),
-                                "unsupervised": datasets.Dataset.from_dict(rows(5))})
+    dsd = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_dict(rows(40)),
+            "validation": datasets.Dataset.from_dict(rows(6, start=50)),
+            "test": datasets.Dataset.from_dict(rows(6, start=60)),
+            "unsupervised": datasets.Dataset.from_dict(rows(5)),
+        }
+    )
 
     def fake_load_dataset(*args, **kwargs):
         calls.append((args, kwargs))
         return dsd
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    ds = load_dataset("hf:someone/emotions:split-config", text_column="sentence",
-                      label_column="emotion")
+    ds = load_dataset(
+        "hf:someone/emotions:split-config", text_column="sentence", label_column="emotion"
+    )
     assert calls == [(("someone/emotions", "split-config"), {})]
     assert list(ds) == ["train", "validation", "test"] and len(ds["test"]) == 6
     load_dataset("hf:someone/emotions", text_column="sentence", label_column="emotion")
@@ -148,18 +180,37 @@ def test_hf_maps_to_datasets_load_dataset(monkeypatch):
 
 def test_hf_unreachable_is_one_quick_line(tmp_path):
     # huggingface_hub and datasets read the offline switches when imported: a fresh process
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-           "HF_DATASETS_CACHE": str(tmp_path / "cache")}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "HF_DATASETS_CACHE": str(tmp_path / "cache"),
+    }
     start = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "lcl", "train", "--dataset", "hf:nobody/no-such-dataset-xyz:cfg",
-         "--output-dir", str(tmp_path / "run")],
-        capture_output=True, text=True, env=env, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "lcl",
+            "train",
+            "--dataset",
+            "hf:nobody/no-such-dataset-xyz:cfg",
+            "--output-dir",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     elapsed = time.monotonic() - start
     assert proc.returncode == 2, proc.stderr
     err = proc.stderr.strip()
-    assert err.startswith("lcl: error: hf:nobody/no-such-dataset-xyz:cfg: cannot load it with "
-                          "datasets.load_dataset('nobody/no-such-dataset-xyz', 'cfg')"), err
+    assert err.startswith(
+        "lcl: error: hf:nobody/no-such-dataset-xyz:cfg: cannot load it with "
+        "datasets.load_dataset('nobody/no-such-dataset-xyz', 'cfg')"
+    ), err
     assert "\n" not in err and "Traceback" not in err
     assert elapsed < 60  # no retries against an unreachable Hub (imports take a few seconds)
 
@@ -167,8 +218,17 @@ def test_hf_unreachable_is_one_quick_line(tmp_path):
 def test_cli_bad_dataset_one_line_exit_2(tmp_path, capsys):
     datasets.Dataset.from_dict(rows(30)).save_to_disk(tmp_path / "ds")
     capsys.readouterr()  # the save's progress bar
-    code = main(["train", "--dataset", f"disk:{tmp_path / 'ds'}", "--text-column", "body",
-                 "--output-dir", str(tmp_path / "run")])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            f"disk:{tmp_path / 'ds'}",
+            "--text-column",
+            "body",
+            "--output-dir",
+            str(tmp_path / "run"),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("lcl: error: disk:") and "missing column 'body'" in err

@@ -54,7 +54,9 @@ def _write_data(root: Path) -> Path:
             for _ in range(n):
                 label = names[k % 3]
                 word = LABELS[label][(k // 3) % 4]
-                writer.writerow([f"i was {word} about the {THINGS[k % len(THINGS)]} on day {k}", label])
+                writer.writerow(
+                    [f"i was {word} about the {THINGS[k % len(THINGS)]} on day {k}", label]
+                )
                 k += 1
     return root
 
@@ -68,16 +70,47 @@ def _free_port() -> int:
 def _train(data: Path, out: Path, loss: str, nproc: int, batch_size: int) -> None:
     cmd = [sys.executable]
     if nproc > 1:
-        cmd += ["-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
-                "--master_port", str(_free_port())]
-    cmd += ["-m", "lcl", "train", "--dataset", str(data), "--loss", loss, "--views", "dropout",
-            "--dropout", "0", "--epochs", "1", "--batch-size", str(batch_size),
-            "--learning-rate", str(LR), "--logging-steps", "1", "--max-eval-samples", "7",
-            "--output-dir", str(out)]
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
-    env.update(OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
-               LCL_CACHE_DIR=str(out.parent / "cache"))
+        cmd += [
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(nproc),
+            "--master_port",
+            str(_free_port()),
+        ]
+    cmd += [
+        "-m",
+        "lcl",
+        "train",
+        "--dataset",
+        str(data),
+        "--loss",
+        loss,
+        "--views",
+        "dropout",
+        "--dropout",
+        "0",
+        "--epochs",
+        "1",
+        "--batch-size",
+        str(batch_size),
+        "--learning-rate",
+        str(LR),
+        "--logging-steps",
+        "1",
+        "--max-eval-samples",
+        "7",
+        "--output-dir",
+        str(out),
+    ]
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+    }
+    env.update(
+        OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", LCL_CACHE_DIR=str(out.parent / "cache")
+    )
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"{' '.join(cmd)}\n{(proc.stdout + proc.stderr)[-4000:]}"
 
@@ -101,8 +134,9 @@ def test_two_processes_match_one_process_on_the_global_batch(tmp_path, loss):
     b = load_file(two / "model" / "model.safetensors")
     assert a.keys() == b.keys()
     diff = torch.cat([(a[k] - b[k]).flatten() for k in a])
-    worst = max((a[k] - b[k]).abs().max().item() for k in a
-                if not k.endswith("attention.self.key.bias"))
+    worst = max(
+        (a[k] - b[k]).abs().max().item() for k in a if not k.endswith("attention.self.key.bias")
+    )
     assert worst <= ATOL
 
     # the encoder starts from the pretrained weights (the head is random, so left out)

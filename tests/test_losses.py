@@ -10,8 +10,9 @@ from lcl.losses import LabelAwareContrastiveLoss, SupConLoss
 from lcl.losses.functional import per_anchor_contrastive_loss, weighted_contrastive_loss
 
 
-def reference_loss(features, labels, weight_logits, tau, cand_features=None, cand_labels=None,
-                   self_index=None):
+def reference_loss(
+    features, labels, weight_logits, tau, cand_features=None, cand_labels=None, self_index=None
+):
     """l_i straight from the formula with Python loops, in float64.
 
     Candidates default to the batch itself with anchor i's own column at i; weight_logits
@@ -30,8 +31,10 @@ def reference_loss(features, labels, weight_logits, tau, cand_features=None, can
     w = None if weight_logits is None else torch.softmax(weight_logits.double(), dim=1)
     total, count = 0.0, 0
     for i in range(len(labels)):
+
         def weight(j):
             return 1.0 if w is None else w[i, int(cy[j])]  # noqa: B023 (used in this iteration)
+
         others = [j for j in range(len(cy)) if j != self_index[i]]
         positives = [p for p in others if int(cy[p]) == int(labels[i])]
         if not positives:
@@ -97,8 +100,14 @@ def test_batch_with_anchors_without_positives_only_averages_valid_anchors():
     y = torch.tensor([0, 0, 1, 1, 2, 3])
     logits = torch.randn(6, 4, generator=gen, dtype=torch.float64)
     per_anchor, has_pos = per_anchor_contrastive_loss(
-        F.normalize(f, dim=1), y, F.normalize(f, dim=1), y, 0.3,
-        F.log_softmax(logits, dim=1), torch.arange(6))
+        F.normalize(f, dim=1),
+        y,
+        F.normalize(f, dim=1),
+        y,
+        0.3,
+        F.log_softmax(logits, dim=1),
+        torch.arange(6),
+    )
     assert has_pos.tolist() == [True] * 4 + [False] * 2
     assert per_anchor[4] == 0 and per_anchor[5] == 0
     value = LabelAwareContrastiveLoss(0.3)(f, y, logits)
@@ -119,8 +128,9 @@ def test_anchors_and_candidates_apart_match_reference():
     ref = reference_loss(fa, ya, la, 0.5, fc, yc, idx.tolist())
     torch.testing.assert_close(ours, ref)
     # no self column at all (-1): the anchor's own copy among the candidates would count.
-    ours = weighted_contrastive_loss(za, ya, zc[5:], yc[5:], 0.5, F.log_softmax(la, dim=1),
-                                     torch.full((5,), -1))
+    ours = weighted_contrastive_loss(
+        za, ya, zc[5:], yc[5:], 0.5, F.log_softmax(la, dim=1), torch.full((5,), -1)
+    )
     torch.testing.assert_close(ours, reference_loss(fa, ya, la, 0.5, fc[5:], yc[5:]))
 
 
@@ -138,8 +148,11 @@ def test_gradcheck_float64():
 @pytest.mark.parametrize("seed", range(5))
 def test_supcon_equals_pytorch_metric_learning(seed):
     import pytorch_metric_learning.losses as pml  # test dependency: the outside oracle
+
     gen = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 4, (16,), generator=gen).repeat(2)  # two views: every anchor has a positive
+    y = torch.randint(0, 4, (16,), generator=gen).repeat(
+        2
+    )  # two views: every anchor has a positive
     f = torch.randn(32, 16, generator=gen, requires_grad=True)
     ours = SupConLoss(temperature=0.3)(f, y)
     (g_ours,) = torch.autograd.grad(ours, f)
@@ -182,7 +195,9 @@ def _finite_loss_and_grads(loss_fn, f, y, logits=None):
     return value, inputs
 
 
-@pytest.mark.parametrize("loss_fn", [LabelAwareContrastiveLoss(0.3), LabelAwareContrastiveLoss(0.01)])
+@pytest.mark.parametrize(
+    "loss_fn", [LabelAwareContrastiveLoss(0.3), LabelAwareContrastiveLoss(0.01)]
+)
 def test_extreme_logits_are_finite(loss_fn):
     gen = torch.Generator().manual_seed(4)
     y = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
@@ -208,7 +223,9 @@ def test_identical_features_one_class_and_single_sample():
     _finite_loss_and_grads(lcl, torch.randn(6, 4), y1, logits)
     v, _ = _finite_loss_and_grads(scl, torch.randn(6, 4), y1)
     assert v > 0  # the positives-only denominator still exceeds each positive
-    v, (f1, _, l1) = _finite_loss_and_grads(lcl, torch.randn(1, 4), torch.tensor([0]), torch.randn(1, 3))
+    v, (f1, _, l1) = _finite_loss_and_grads(
+        lcl, torch.randn(1, 4), torch.tensor([0]), torch.randn(1, 3)
+    )
     assert v == 0 and (f1.grad == 0).all() and (l1.grad == 0).all()
     f0 = torch.ones(1, 4, requires_grad=True)
     v = scl(f0, torch.tensor([1]))
@@ -260,7 +277,8 @@ def test_detach_weights():
     # same value either way
     torch.testing.assert_close(
         LabelAwareContrastiveLoss(0.3, detach_weights=True)(f, y, logits),
-        LabelAwareContrastiveLoss(0.3)(f, y, logits))
+        LabelAwareContrastiveLoss(0.3)(f, y, logits),
+    )
 
 
 def test_input_validation():

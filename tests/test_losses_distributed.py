@@ -74,17 +74,21 @@ def run_case(name, model, rows):
 
 
 def _worker(rank, port, path):
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=WORLD)
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD
+    )
     results = {}
     for name, (kind, labels, rank0_rows, _) in CASES.items():
         # with detached weights the weight head gets no gradient from this loss alone
         ddp = nn.parallel.DistributedDataParallel(
-            Tiny(with_head=kind != "scl"), find_unused_parameters=kind == "lcl_detach")
+            Tiny(with_head=kind != "scl"), find_unused_parameters=kind == "lcl_detach"
+        )
         rows = slice(0, rank0_rows) if rank == 0 else slice(rank0_rows, len(labels))
         steps, queue = run_case(name, ddp, rows)
-        results[name] = ([(v, {k.removeprefix("module."): g for k, g in gr.items()})
-                          for v, gr in steps], queue)
+        results[name] = (
+            [(v, {k.removeprefix("module."): g for k, g in gr.items()}) for v, gr in steps],
+            queue,
+        )
     torch.save(results, f"{path}/rank{rank}.pt")
     dist.destroy_process_group()
 
@@ -122,4 +126,3 @@ def test_ddp_gradients_equal_full_batch(two_process_results, name):
         for res in two_process_results:  # every process holds the global queue
             for a, b in zip(res[name][1], expected_queue):
                 torch.testing.assert_close(a, b)
-

@@ -21,8 +21,17 @@ POSITIVES = ["mulsupcon", "jaccard"]
 ACTIVATIONS = ["sigmoid", "softmax"]
 
 
-def reference_loss(features, y, weight_logits, tau, positives="mulsupcon",
-                   activation="sigmoid", cand_features=None, cand_y=None, self_index=None):
+def reference_loss(
+    features,
+    y,
+    weight_logits,
+    tau,
+    positives="mulsupcon",
+    activation="sigmoid",
+    cand_features=None,
+    cand_y=None,
+    self_index=None,
+):
     """The loss straight from the docstring formulas with Python loops, in float64.
 
     Candidates default to the batch itself (anchor i's own column at i); ``weight_logits``
@@ -72,12 +81,15 @@ def reference_loss(features, y, weight_logits, tau, positives="mulsupcon",
                     total = total - sum(weight(a) * (s[a] - log_denom) for a in pos) / len(pos)
                     count += 1
         else:
-            jac = {a: len(anchor_sets[i] & cand_sets[a]) / len(anchor_sets[i] | cand_sets[a])
-                   for a in others}
+            jac = {
+                a: len(anchor_sets[i] & cand_sets[a]) / len(anchor_sets[i] | cand_sets[a])
+                for a in others
+            }
             norm = sum(jac.values())
             if norm > 0:
-                total = total - sum(jac[a] / norm * weight(a) * (s[a] - log_denom)
-                                    for a in others if jac[a] > 0)
+                total = total - sum(
+                    jac[a] / norm * weight(a) * (s[a] - log_denom) for a in others if jac[a] > 0
+                )
                 count += 1
     if count == 0:  # zero, but connected to the inputs like the loss under test
         zero = 0.0 * features.sum()
@@ -119,6 +131,7 @@ def assert_same(a, b, rtol=1e-10, atol=1e-12):
 
 # ---------------------------------------------------------------- the slow reference (e)
 
+
 @pytest.mark.parametrize("positives", POSITIVES)
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("seed", range(10))
@@ -126,8 +139,9 @@ def test_lcl_matches_reference_value_and_gradient(seed, activation, positives):
     gen = torch.Generator().manual_seed(seed)
     n = int(torch.randint(2, 13, (1,), generator=gen))
     c = int(torch.randint(2, 7, (1,), generator=gen))
-    f, y, logits = multi_hot_batch(gen, n, 5, c, repeat_views=seed % 3 == 0,
-                                   empty_rows=seed % 4 == 1)
+    f, y, logits = multi_hot_batch(
+        gen, n, 5, c, repeat_views=seed % 3 == 0, empty_rows=seed % 4 == 1
+    )
     tau = [0.05, 0.3, 1.0][seed % 3]
     loss = MultiLabelLabelAwareContrastiveLoss(tau, positives, activation)
     ours = grads(loss, f, y, logits)
@@ -157,25 +171,35 @@ def test_anchors_and_candidates_apart_match_reference(positives):
     za, zc = F.normalize(fa, dim=1), F.normalize(fc, dim=1)
     for idx in (torch.arange(5), torch.full((5,), -1)):
         for log_p in (None, F.logsigmoid(la)):
-            loss, count = per_anchor_multilabel_loss(za, ya.double(), zc, yc.double(), 0.5,
-                                                     log_p, idx, positives)
-            ref = reference_loss(fa, ya, None if log_p is None else la, 0.5, positives,
-                                 cand_features=fc, cand_y=yc, self_index=idx.tolist())
+            loss, count = per_anchor_multilabel_loss(
+                za, ya.double(), zc, yc.double(), 0.5, log_p, idx, positives
+            )
+            ref = reference_loss(
+                fa,
+                ya,
+                None if log_p is None else la,
+                0.5,
+                positives,
+                cand_features=fc,
+                cand_y=yc,
+                self_index=idx.tolist(),
+            )
             torch.testing.assert_close(loss.sum() / count.sum(), ref)
     # through the module's memory hook
     memory = (zc[5:], yc[5:])
     value = MultiLabelLabelAwareContrastiveLoss(0.5, positives)._loss_and_batch(
-        fa, ya, la, *memory)[0]
-    ref = reference_loss(fa, ya, la, 0.5, positives, cand_features=fc, cand_y=yc,
-                         self_index=list(range(5)))
+        fa, ya, la, *memory
+    )[0]
+    ref = reference_loss(
+        fa, ya, la, 0.5, positives, cand_features=fc, cand_y=yc, self_index=list(range(5))
+    )
     torch.testing.assert_close(value, ref)
 
 
 def test_gradcheck_float64():
     gen = torch.Generator().manual_seed(0)
     f, _, logits = multi_hot_batch(gen, 7, 4, 3)
-    y = torch.tensor([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 1, 1], [1, 0, 1], [0, 0, 1],
-                      [0, 0, 0]])
+    y = torch.tensor([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 1, 1], [1, 0, 1], [0, 0, 1], [0, 0, 0]])
     f.requires_grad_()
     logits.requires_grad_()
     for positives in POSITIVES:
@@ -187,6 +211,7 @@ def test_gradcheck_float64():
 
 
 # ------------------------------------------------------- reduction to single label (a)
+
 
 @pytest.mark.parametrize("positives", POSITIVES)
 @pytest.mark.parametrize("seed", range(8))
@@ -202,16 +227,28 @@ def test_one_hot_reduces_exactly_to_single_label_losses(seed, positives):
     one_hot = F.one_hot(y, c)
     tau = [0.05, 0.3][seed % 2]
     single = grads(LabelAwareContrastiveLoss(tau), f, y, logits)
-    multi = grads(MultiLabelLabelAwareContrastiveLoss(tau, positives, "softmax"), f, one_hot,
-                  logits)
+    multi = grads(
+        MultiLabelLabelAwareContrastiveLoss(tau, positives, "softmax"), f, one_hot, logits
+    )
     assert_same(multi, single, rtol=1e-12, atol=1e-14)
-    assert_same(grads(MultiLabelSupConLoss(tau, positives), f, one_hot),
-                grads(SupConLoss(tau), f, y), rtol=1e-12, atol=1e-14)
+    assert_same(
+        grads(MultiLabelSupConLoss(tau, positives), f, one_hot),
+        grads(SupConLoss(tau), f, y),
+        rtol=1e-12,
+        atol=1e-14,
+    )
     # float32 too, to float32 rounding
-    assert_same(grads(MultiLabelLabelAwareContrastiveLoss(tau, positives, "softmax"),
-                      f.float(), one_hot, logits.float()),
-                grads(LabelAwareContrastiveLoss(tau), f.float(), y, logits.float()),
-                rtol=2e-5, atol=1e-6)
+    assert_same(
+        grads(
+            MultiLabelLabelAwareContrastiveLoss(tau, positives, "softmax"),
+            f.float(),
+            one_hot,
+            logits.float(),
+        ),
+        grads(LabelAwareContrastiveLoss(tau), f.float(), y, logits.float()),
+        rtol=2e-5,
+        atol=1e-6,
+    )
 
 
 def test_one_hot_sigmoid_mode_uses_sigmoid_of_the_own_class():
@@ -239,12 +276,14 @@ def test_uniform_sigmoid_weights_scale_supcon(positives):
     for logit in (0.0, -2.0, 3.0):
         p = torch.sigmoid(torch.tensor(logit, dtype=torch.float64))
         lcl = MultiLabelLabelAwareContrastiveLoss(0.3, positives)(
-            f, y, torch.full((12, 4), logit, dtype=torch.float64))
+            f, y, torch.full((12, 4), logit, dtype=torch.float64)
+        )
         scl = MultiLabelSupConLoss(0.3, positives)(f, y)
         torch.testing.assert_close(lcl, p * (scl + p.log()))
 
 
 # --------------------------------------------------------------------- vectorised (b)
+
 
 class _CountOps(torch.utils._python_dispatch.TorchDispatchMode):
     def __init__(self):
@@ -275,6 +314,7 @@ def test_vectorised_op_count_does_not_grow_with_batch_or_labels(positives):
 
 
 # ----------------------------------------------------------------- batch compositions (c)
+
 
 def _finite_loss_and_grads(loss_fn, f, y, logits=None, dtype=torch.float32):
     f = f.clone().requires_grad_()
@@ -308,14 +348,28 @@ def _call(loss_fn, f, y, logits, **kw):
 def test_anchor_without_positive_is_left_out_of_the_mean(loss_fn):
     # row 4's label 3 and row 5's labels appear nowhere else
     gen = torch.Generator().manual_seed(7)
-    y = torch.tensor([[1, 0, 0, 0, 0], [1, 1, 0, 0, 0], [0, 1, 0, 0, 0], [0, 1, 1, 0, 0],
-                      [0, 0, 1, 1, 0], [0, 0, 0, 0, 1]])
+    y = torch.tensor(
+        [
+            [1, 0, 0, 0, 0],
+            [1, 1, 0, 0, 0],
+            [0, 1, 0, 0, 0],
+            [0, 1, 1, 0, 0],
+            [0, 0, 1, 1, 0],
+            [0, 0, 0, 0, 1],
+        ]
+    )
     f = torch.randn(6, 3, generator=gen, dtype=torch.float64)
     logits = torch.randn(6, 5, generator=gen, dtype=torch.float64)
     value, _ = _call(loss_fn, f, y, logits, dtype=torch.float64)
     lcl = isinstance(loss_fn, MultiLabelLabelAwareContrastiveLoss)
-    ref = reference_loss(f, y, logits if lcl else None, 0.3, loss_fn.positives,
-                         getattr(loss_fn, "weight_activation", "sigmoid"))
+    ref = reference_loss(
+        f,
+        y,
+        logits if lcl else None,
+        0.3,
+        loss_fn.positives,
+        getattr(loss_fn, "weight_activation", "sigmoid"),
+    )
     torch.testing.assert_close(value, ref)
     # no positive anywhere: a zero that belongs to the graph, zero gradients
     one_each = torch.eye(6, 5, dtype=torch.long)  # and row 5 without labels
@@ -455,8 +509,11 @@ def _dist_inputs(name):
     for i, s in enumerate(sets):
         y[i, s] = 1
     gen = torch.Generator().manual_seed(len(name))
-    return (torch.randn(len(sets), 5, generator=gen), y,
-            torch.randn(len(sets), DIST_CLASSES, generator=gen))
+    return (
+        torch.randn(len(sets), 5, generator=gen),
+        y,
+        torch.randn(len(sets), DIST_CLASSES, generator=gen),
+    )
 
 
 def _dist_loss(name, f, y, logits):
@@ -474,8 +531,9 @@ def _dist_worker(rank, port, path):
     import torch.distributed as dist
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=WORLD)
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD
+    )
     results = {}
     for name, (_, _, sets, rank0_rows) in DIST_CASES.items():
         rows = slice(0, rank0_rows) if rank == 0 else slice(rank0_rows, len(sets))
@@ -505,9 +563,11 @@ def test_gathered_loss_equals_single_process_loss(two_process_results, name):
     # the mean over processes is the full-batch loss ...
     torch.testing.assert_close(sum(v for v, _, _ in per_rank) / WORLD, value)
     # ... and the per-process gradients, averaged as DDP does, are the full-batch ones
-    torch.testing.assert_close(torch.cat([g for _, g, _ in per_rank]) / WORLD, f_grad,
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        torch.cat([g for _, g, _ in per_rank]) / WORLD, f_grad, rtol=1e-5, atol=1e-6
+    )
     if DIST_CASES[name][0] == "lcl":
-        torch.testing.assert_close(torch.cat([g for _, _, g in per_rank]) / WORLD, l_grad,
-                                   rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            torch.cat([g for _, _, g in per_rank]) / WORLD, l_grad, rtol=1e-5, atol=1e-6
+        )
         assert l_grad.abs().sum() > 0

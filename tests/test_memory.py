@@ -69,8 +69,9 @@ def test_queue_of_the_batch_itself_reproduces_the_batch_loss(make):
     fr, lr = f.clone().requires_grad_(), logits.clone().requires_grad_()
     log_w = None if isinstance(mem.loss, SupConLoss) else F.log_softmax(lr, dim=1)
     # anchors against the queue only, each anchor's own stored copy masked
-    from_queue = weighted_contrastive_loss(F.normalize(fr, dim=1), y, mem_z, mem_y, 0.3, log_w,
-                                           self_index=torch.arange(len(y)))
+    from_queue = weighted_contrastive_loss(
+        F.normalize(fr, dim=1), y, mem_z, mem_y, 0.3, log_w, self_index=torch.arange(len(y))
+    )
     plain = make()
     fp = f.clone().requires_grad_()
     alone = plain(fp, y) if isinstance(plain, SupConLoss) else plain(fp, y, logits)
@@ -129,8 +130,9 @@ def test_warmup_rule():
         for step in range(calls):
             plain = LabelAwareContrastiveLoss(0.3)(f, y, logits)
             value = mem(f, y, logits)
-            assert mem.is_active() == (int(mem.fill) == 6 or (
-                start_step is not None and int(mem.step) >= start_step))
+            assert mem.is_active() == (
+                int(mem.fill) == 6 or (start_step is not None and int(mem.step) >= start_step)
+            )
             if not torch.equal(value, plain):
                 steps.append(step)
         return steps

@@ -33,9 +33,7 @@ from lcl.model_card import (
 LABELS = ["anxious", "apprehensive", "afraid"]
 # the largest single entry (0.45, afraid->apprehensive... both directions) vs the symmetrised
 # ranking: apprehensive/afraid (0.45 + 0.35) / 2 = 0.40 first, anxious/apprehensive 0.25 next
-CONFUSABILITY = [[0.50, 0.45, 0.05],
-                 [0.05, 0.50, 0.45],
-                 [0.05, 0.35, 0.60]]
+CONFUSABILITY = [[0.50, 0.45, 0.05], [0.05, 0.50, 0.45], [0.05, 0.35, 0.60]]
 
 
 @pytest.fixture(autouse=True)
@@ -51,10 +49,14 @@ def model_dirs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("models")
     tokenizer = load_tokenizer("minilm")
     return {
-        "pooled": save_classifier(load_classifier("minilm", LABELS, head="pooled", pooling="mean"),
-                                  tokenizer, root / "pooled"),
-        "native": save_classifier(load_classifier("minilm", LABELS, head="native"),
-                                  tokenizer, root / "native"),
+        "pooled": save_classifier(
+            load_classifier("minilm", LABELS, head="pooled", pooling="mean"),
+            tokenizer,
+            root / "pooled",
+        ),
+        "native": save_classifier(
+            load_classifier("minilm", LABELS, head="native"), tokenizer, root / "native"
+        ),
     }
 
 
@@ -66,40 +68,99 @@ def _split(seed: int, n: int) -> dict:
     return classification_metrics(gold, probs, LABELS)
 
 
-def make_run(root: Path, model_dirs: dict | None, *, loss: str = "lcl", kind: str = "pooled",
-             dataset: str = "empathetic_dialogues:anxious,apprehensive,afraid",
-             config: dict | None = None) -> Path:
+def make_run(
+    root: Path,
+    model_dirs: dict | None,
+    *,
+    loss: str = "lcl",
+    kind: str = "pooled",
+    dataset: str = "empathetic_dialogues:anxious,apprehensive,afraid",
+    config: dict | None = None,
+) -> Path:
     """A finished run folder as ``lcl train`` (or ``lcl probe``) leaves it."""
     run = root / f"run-{loss}-{kind}"
     run.mkdir(parents=True)
     if model_dirs is not None:
         shutil.copytree(model_dirs[kind], run / "model")
-    cfg = {"dataset": dataset, "preset": "minilm" if kind == "pooled" else "paper",
-           "model": "minilm", "pooling": "auto", "head": kind, "head_init": "random",
-           "loss": loss, "weighting": "network", "detach_weights": False, "temperature": 0.3,
-           "lam": 0.5, "memory_size": 0, "views": "synonym", "batch_size": 10,
-           "learning_rate": 5e-5, "head_learning_rate": 1e-3, "warmup_ratio": 0.1,
-           "weight_decay": 0.01, "max_grad_norm": 1.0, "epochs": 2,
-           "early_stopping_patience": None, "dropout": None, "max_length": 128,
-           "max_train_samples": None, "seed": 0, **(config or {})}
+    cfg = {
+        "dataset": dataset,
+        "preset": "minilm" if kind == "pooled" else "paper",
+        "model": "minilm",
+        "pooling": "auto",
+        "head": kind,
+        "head_init": "random",
+        "loss": loss,
+        "weighting": "network",
+        "detach_weights": False,
+        "temperature": 0.3,
+        "lam": 0.5,
+        "memory_size": 0,
+        "views": "synonym",
+        "batch_size": 10,
+        "learning_rate": 5e-5,
+        "head_learning_rate": 1e-3,
+        "warmup_ratio": 0.1,
+        "weight_decay": 0.01,
+        "max_grad_norm": 1.0,
+        "epochs": 2,
+        "early_stopping_patience": None,
+        "dropout": None,
+        "max_length": 128,
+        "max_train_samples": None,
+        "seed": 0,
+        **(config or {}),
+    }
     (run / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    metrics = {"dataset": dataset, "loss": loss, "seed": 0, "label_names": LABELS,
-               "best_epoch": None if loss == "probe" else 2, "epochs": 2, "train_examples": 123,
-               "device": "cpu", "runtime_seconds": 42.5, "train_runtime_seconds": 40.1,
-               "validation": _split(1, 60), "test": _split(2, 90)}
+    metrics = {
+        "dataset": dataset,
+        "loss": loss,
+        "seed": 0,
+        "label_names": LABELS,
+        "best_epoch": None if loss == "probe" else 2,
+        "epochs": 2,
+        "train_examples": 123,
+        "device": "cpu",
+        "runtime_seconds": 42.5,
+        "train_runtime_seconds": 40.1,
+        "validation": _split(1, 60),
+        "test": _split(2, 90),
+    }
     if loss == "probe":
-        metrics["probe"] = {"C": 0.25, "pooling": "mean", "search": [
-            {"C": 0.25, "val_accuracy": 0.61}, {"C": 1.0, "val_accuracy": 0.58}]}
+        metrics["probe"] = {
+            "C": 0.25,
+            "pooling": "mean",
+            "search": [{"C": 0.25, "val_accuracy": 0.61}, {"C": 1.0, "val_accuracy": 0.58}],
+        }
     else:
-        (run / "history.json").write_text(json.dumps([
-            {"loss": 1.2, "step": 10, "epoch": 0.5},
-            {"eval_accuracy": 0.5, "eval_macro_f1": 0.4, "eval_weighted_f1": 0.45, "epoch": 1.0},
-            {"eval_accuracy": 0.6, "eval_macro_f1": 0.55, "eval_weighted_f1": 0.58, "epoch": 2.0},
-        ]))
-    (run / "confusability.json").write_text(json.dumps({
-        "label_names": LABELS, "matrix": CONFUSABILITY,
-        "source": "main_model" if loss == "probe" else "weighting_network",
-        "split": "validation"}))
+        (run / "history.json").write_text(
+            json.dumps(
+                [
+                    {"loss": 1.2, "step": 10, "epoch": 0.5},
+                    {
+                        "eval_accuracy": 0.5,
+                        "eval_macro_f1": 0.4,
+                        "eval_weighted_f1": 0.45,
+                        "epoch": 1.0,
+                    },
+                    {
+                        "eval_accuracy": 0.6,
+                        "eval_macro_f1": 0.55,
+                        "eval_weighted_f1": 0.58,
+                        "epoch": 2.0,
+                    },
+                ]
+            )
+        )
+    (run / "confusability.json").write_text(
+        json.dumps(
+            {
+                "label_names": LABELS,
+                "matrix": CONFUSABILITY,
+                "source": "main_model" if loss == "probe" else "weighting_network",
+                "split": "validation",
+            }
+        )
+    )
     (run / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return run
 
@@ -128,8 +189,9 @@ def test_card_metadata_parses_and_states_metrics_exactly(tmp_path, model_dirs):
     assert data.pipeline_tag == "text-classification"
     assert data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
     assert data.datasets == ["facebook/empathetic_dialogues"]
-    assert {"text-classification", "contrastive-learning",
-            "label-aware-contrastive-loss"} <= set(data.tags)
+    assert {"text-classification", "contrastive-learning", "label-aware-contrastive-loss"} <= set(
+        data.tags
+    )
     # model-index: one result per metric, values equal to metrics.json bit for bit
     got = {(r.metric_type, (r.metric_args or {}).get("average")): r for r in data.eval_results}
     test = metrics["test"]
@@ -146,18 +208,29 @@ def test_card_metadata_parses_and_states_metrics_exactly(tmp_path, model_dirs):
     assert accuracy == {"type": "accuracy", "value": test["accuracy"], "name": "Accuracy"}
     # the same entry as huggingface_hub's own helper makes it
     ref = metadata_eval_result(
-        model_pretty_name=data.model_name, task_pretty_name="Text Classification",
-        task_id="text-classification", metrics_pretty_name="Accuracy", metrics_id="accuracy",
-        metrics_value=test["accuracy"], dataset_pretty_name=metrics["dataset"],
-        dataset_id="facebook/empathetic_dialogues", dataset_split="test")
+        model_pretty_name=data.model_name,
+        task_pretty_name="Text Classification",
+        task_id="text-classification",
+        metrics_pretty_name="Accuracy",
+        metrics_id="accuracy",
+        metrics_value=test["accuracy"],
+        dataset_pretty_name=metrics["dataset"],
+        dataset_id="facebook/empathetic_dialogues",
+        dataset_split="test",
+    )
     assert ref["model-index"][0]["results"][0]["metrics"][0]["value"] == accuracy["value"]
-    assert ref["model-index"][0]["results"][0]["dataset"] == \
-        meta["model-index"][0]["results"][0]["dataset"]
+    assert (
+        ref["model-index"][0]["results"][0]["dataset"]
+        == meta["model-index"][0]["results"][0]["dataset"]
+    )
     # ModelCardData round trip
     again = ModelCardData(**data.to_dict())
     assert again.to_dict() == data.to_dict()
-    assert [r.metric_value for r in again.eval_results] == \
-        [test["accuracy"], test["macro_f1"], test["weighted_f1"]]
+    assert [r.metric_value for r in again.eval_results] == [
+        test["accuracy"],
+        test["macro_f1"],
+        test["weighted_f1"],
+    ]
 
 
 def test_card_body_tables_pairs_hyper_parameters_citation(tmp_path, model_dirs):
@@ -169,37 +242,56 @@ def test_card_body_tables_pairs_hyper_parameters_citation(tmp_path, model_dirs):
     assert body.lstrip().startswith(GENERATED_MARKER)
     metrics = json.loads((run / "metrics.json").read_text())
     test = metrics["test"]
-    assert f"| test | 90 | {test['accuracy']:.4f} | {test['macro_f1']:.4f} | " \
-           f"{test['weighted_f1']:.4f} |" in body
+    assert (
+        f"| test | 90 | {test['accuracy']:.4f} | {test['macro_f1']:.4f} | "
+        f"{test['weighted_f1']:.4f} |" in body
+    )
     for name, c in test["per_class"].items():
-        assert f"| `{name}` | {c['precision']:.4f} | {c['recall']:.4f} | {c['f1']:.4f} | " \
-               f"{c['support']} |" in body
+        assert (
+            f"| `{name}` | {c['precision']:.4f} | {c['recall']:.4f} | {c['f1']:.4f} | "
+            f"{c['support']} |" in body
+        )
     # most confused pairs: symmetrised, ranked, both directions and the test confusions
     assert "**symmetrised**" in body
     cm = test["confusion_matrix"]
-    rows = re.findall(r"^\| `(\w+)` \| `(\w+)` \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| (\d+) \| "
-                      r"(\d+) \|$", body, re.MULTILINE)
-    assert [r[:3] for r in rows] == [("apprehensive", "afraid", "0.400"),
-                                     ("anxious", "apprehensive", "0.250"),
-                                     ("anxious", "afraid", "0.050")]
+    rows = re.findall(
+        r"^\| `(\w+)` \| `(\w+)` \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| (\d+) \| "
+        r"(\d+) \|$",
+        body,
+        re.MULTILINE,
+    )
+    assert [r[:3] for r in rows] == [
+        ("apprehensive", "afraid", "0.400"),
+        ("anxious", "apprehensive", "0.250"),
+        ("anxious", "afraid", "0.050"),
+    ]
     assert rows[0][3:] == ("0.450", "0.350", str(cm[1][2]), str(cm[2][1]))
     # objective and hyper-parameters from config.yaml
     assert "Label-aware Contrastive Loss" in body and "λ = 0.5" in body and "τ = 0.3" in body
-    for row in ("| preset | `minilm` |", "| temperature τ | `0.3` |", "| λ (CE share) | `0.5` |",
-                "| learning rate | `5e-05` |", "| head learning rate | `0.001` |",
-                "| epochs | `2` |", "| best epoch (model kept) | `2` |",
-                "| pooling | `auto` (mean) |", "| head | `pooled` |",
-                "| training texts | 123 |", "| device | cpu |",
-                "| run time | 42 s (40 s training) |"):
+    for row in (
+        "| preset | `minilm` |",
+        "| temperature τ | `0.3` |",
+        "| λ (CE share) | `0.5` |",
+        "| learning rate | `5e-05` |",
+        "| head learning rate | `0.001` |",
+        "| epochs | `2` |",
+        "| best epoch (model kept) | `2` |",
+        "| pooling | `auto` (mean) |",
+        "| head | `pooled` |",
+        "| training texts | 123 |",
+        "| device | cpu |",
+        "| run time | 42 s (40 s training) |",
+    ):
         assert row in body, row
     assert "## Citation" in body and "@inproceedings{suresh-ong-2021-negatives" in body
     assert "10.18653/v1/2021.emnlp-main.359" in body
     # renders as Markdown: the tables are tables, the citation and example are code
     html = MarkdownIt("commonmark").enable("table").render(body)
     assert html.count("<table>") == 6  # results, per class, pairs, hyper-parameters, epochs, data
-    assert "<code class=\"language-python\">" in html and "language-bibtex" in html
-    assert all(len(line) <= 100 for line in _python_example(text).splitlines()
-               if "model=" not in line)
+    assert '<code class="language-python">' in html and "language-bibtex" in html
+    assert all(
+        len(line) <= 100 for line in _python_example(text).splitlines() if "model=" not in line
+    )
 
 
 @pytest.mark.parametrize("kind", ["pooled", "native"])
@@ -224,7 +316,8 @@ def test_probe_run_card_describes_the_logistic_regression(tmp_path, model_dirs):
     card = ModelCard.load(path)
     metrics = json.loads((run / "metrics.json").read_text())
     assert [r.metric_value for r in card.data.eval_results] == [
-        metrics["test"][k] for k in ("accuracy", "macro_f1", "weighted_f1")]
+        metrics["test"][k] for k in ("accuracy", "macro_f1", "weighted_f1")
+    ]
     body = _body(path.read_text())
     assert "logistic regression" in body and "frozen" in body and "C = 0.25" in body
     assert "| `1.0` | 0.5800 |" in body  # the C search
@@ -290,8 +383,12 @@ def test_names_of_base_models_and_datasets(tmp_path):
     assert dataset_ids("isear") == {"name": "isear", "type": "isear", "config": None, "hub": None}
     assert dataset_ids("sst5")["hub"] == "SetFit/sst5"
     assert dataset_ids("goemotions")["type"] == "google-research-datasets/go_emotions"
-    assert dataset_ids("hf:org/data:cfg") == {"name": "hf:org/data:cfg", "type": "org/data",
-                                             "config": "cfg", "hub": "org/data"}
+    assert dataset_ids("hf:org/data:cfg") == {
+        "name": "hf:org/data:cfg",
+        "type": "org/data",
+        "config": "cfg",
+        "hub": "org/data",
+    }
     assert dataset_ids("csv:/home/me/private/tickets.csv")["name"] == "csv:tickets.csv"
     assert dataset_ids("disk:/data/saved")["type"] == "disk:saved"
 
@@ -299,8 +396,12 @@ def test_names_of_base_models_and_datasets(tmp_path):
 def test_local_encoder_and_own_files_leave_no_local_path(tmp_path, model_dirs):
     from huggingface_hub import ModelCard
 
-    run = make_run(tmp_path, model_dirs, dataset="csv:/home/me/private/tickets.csv",
-                   config={"model": "/home/me/encoders/enc-fp16"})
+    run = make_run(
+        tmp_path,
+        model_dirs,
+        dataset="csv:/home/me/private/tickets.csv",
+        config={"model": "/home/me/encoders/enc-fp16"},
+    )
     path = write_model_card(run, repo_id="me/tickets")
     data = ModelCard.load(path).data
     assert data.base_model is None and "base_model" not in path.read_text().split("---")[1]
@@ -311,8 +412,10 @@ def test_local_encoder_and_own_files_leave_no_local_path(tmp_path, model_dirs):
 
 def test_confused_pairs_are_symmetrised():
     pairs = confused_pairs({"label_names": LABELS, "matrix": CONFUSABILITY}, k=2)
-    assert [(p["a"], p["b"]) for p in pairs] == [("apprehensive", "afraid"),
-                                                 ("anxious", "apprehensive")]
+    assert [(p["a"], p["b"]) for p in pairs] == [
+        ("apprehensive", "afraid"),
+        ("anxious", "apprehensive"),
+    ]
     assert pairs[0]["score"] == pytest.approx(0.40)
     assert confused_pairs(None) == []
 
@@ -349,6 +452,7 @@ class FakeHfApi:
 
         class Commit:
             commit_url = f"https://huggingface.co/{kwargs['repo_id']}/commit/abc123"
+
         return Commit()
 
 
@@ -369,12 +473,18 @@ def test_push_creates_repo_and_uploads_model_with_card(tmp_path, model_dirs, fak
     names = [c[0] for c in fake_hub]
     assert names == ["init", "create_repo", "upload_folder"]
     create, upload = fake_hub[1][1], fake_hub[2][1]
-    assert create == {"repo_id": "me/lcl-test", "token": "hf_x", "private": True,
-                      "repo_type": "model", "exist_ok": True}
+    assert create == {
+        "repo_id": "me/lcl-test",
+        "token": "hf_x",
+        "private": True,
+        "repo_type": "model",
+        "exist_ok": True,
+    }
     assert upload["repo_id"] == "me/lcl-test" and upload["repo_type"] == "model"
     assert Path(upload["folder_path"]) == run / "model" and upload["token"] == "hf_x"
-    assert {"README.md", "config.json", "model.safetensors", "modeling_lcl_pooled.py"} <= \
-        set(upload["files"])
+    assert {"README.md", "config.json", "model.safetensors", "modeling_lcl_pooled.py"} <= set(
+        upload["files"]
+    )
     # the card names the repository: model-index name and the pipeline example
     assert 'model="me/lcl-test", trust_remote_code=True' in upload["readme"]
     assert "- name: lcl-test" in upload["readme"]
@@ -393,8 +503,7 @@ def test_push_regenerates_lcl_card_but_keeps_an_edited_one(tmp_path, model_dirs,
 
 
 @pytest.mark.parametrize("case", ["no-model", "unfinished", "bad-repo-id"])
-def test_push_errors_are_one_line_and_upload_nothing(tmp_path, model_dirs, fake_hub, capsys,
-                                                     case):
+def test_push_errors_are_one_line_and_upload_nothing(tmp_path, model_dirs, fake_hub, capsys, case):
     run = make_run(tmp_path, None if case == "no-model" else model_dirs)
     if case == "unfinished":
         (run / "metrics.json").unlink()

@@ -21,8 +21,12 @@ from lcl.probe import checkpoint_pooling, fit_probe
 from lcl.training_args import PRESETS, ConfigError, TrainConfig
 
 LABELS = ["afraid", "anxious", "terrified"]
-TEXTS = ["A dog chased me down the street", "My exam is tomorrow and I can't sleep",
-         "I heard a noise downstairs at 3am", "The interview is next week"]
+TEXTS = [
+    "A dog chased me down the street",
+    "My exam is tomorrow and I can't sleep",
+    "I heard a noise downstairs at 3am",
+    "The interview is next week",
+]
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +35,7 @@ def tokenizer():
 
 
 # --- presets -------------------------------------------------------------------------------
+
 
 def test_default_preset_is_the_measured_minilm_recipe():
     c = TrainConfig()
@@ -61,6 +66,7 @@ def test_bad_preset_and_probe_init_without_pooled_head_are_refused():
 
 
 # --- pooling and the pooled head -----------------------------------------------------------
+
 
 def test_embedded_encoder_declares_mean_pooling():
     assert checkpoint_pooling(resolve_model_name("minilm")) == "mean"
@@ -101,14 +107,16 @@ def test_pooled_model_saves_loads_and_runs_in_a_remote_code_pipeline(tokenizer, 
     with torch.no_grad():
         want = torch.softmax(model(**enc).logits, -1)
         assert torch.allclose(loaded(**enc).logits, model(**enc).logits, atol=1e-5)
-    clf = pipeline("text-classification", model=str(tmp_path / "model"), trust_remote_code=True,
-                   top_k=None)
+    clf = pipeline(
+        "text-classification", model=str(tmp_path / "model"), trust_remote_code=True, top_k=None
+    )
     for row, probs in zip(clf(TEXTS), want):
         got = {r["label"]: r["score"] for r in row}
         assert [got[n] for n in LABELS] == pytest.approx(probs.tolist(), abs=1e-5)
 
 
 # --- the probe -----------------------------------------------------------------------------
+
 
 def _blobs(n_per_class, centers, seed):
     rng = np.random.default_rng(seed)
@@ -130,8 +138,9 @@ def test_probe_fit_is_the_chosen_logistic_regression():
     assert fit.C == min(s["C"] for s in fit.search if s["val_accuracy"] == best)
     ref = LogisticRegression(C=fit.C, max_iter=2000, random_state=0).fit(x, y)
     logits = vx @ fit.weight.T + fit.bias
-    assert np.allclose(torch.softmax(torch.from_numpy(logits), -1).numpy(),
-                       ref.predict_proba(vx), atol=1e-5)
+    assert np.allclose(
+        torch.softmax(torch.from_numpy(logits), -1).numpy(), ref.predict_proba(vx), atol=1e-5
+    )
 
 
 def test_probe_fit_handles_two_classes_and_a_class_absent_from_train():
@@ -156,9 +165,10 @@ def test_head_init_probe_sets_both_heads(tokenizer):
     feature = datasets.ClassLabel(names=LABELS)
     texts = TEXTS * 3
     labels = [0, 1, 2, 1] * 3
-    split = datasets.Dataset.from_dict({"text": texts, "label": labels},
-                                       features=datasets.Features({"text": datasets.Value("string"),
-                                                                   "label": feature}))
+    split = datasets.Dataset.from_dict(
+        {"text": texts, "label": labels},
+        features=datasets.Features({"text": datasets.Value("string"), "label": feature}),
+    )
     ds = datasets.DatasetDict(train=split, validation=split, test=split)
     config = TrainConfig(loss="lcl", head="pooled", head_init="probe")
     model = LCLModel.from_config(config, LABELS)
@@ -180,8 +190,10 @@ def test_head_learning_rate_applies_to_the_heads_only(tmp_path):
 
     config = TrainConfig(loss="lcl", learning_rate=3e-5, head_learning_rate=2e-3)
     model = LCLModel.from_config(config, LABELS)
-    trainer = LCLTrainer(model=model, args=TrainingArguments(output_dir=str(tmp_path),
-                                                             report_to="none", learning_rate=3e-5))
+    trainer = LCLTrainer(
+        model=model,
+        args=TrainingArguments(output_dir=str(tmp_path), report_to="none", learning_rate=3e-5),
+    )
     optimizer = trainer.create_optimizer()
     head_ids = {id(p) for h in model.heads() for p in h.parameters()}
     assert len(head_ids) == 4  # weight and bias of two heads
@@ -199,11 +211,32 @@ def test_probe_cli_writes_a_run_its_model_reproduces(data_dir, tmp_path, capsys)
     from lcl.cli import main
 
     run = tmp_path / "probe"
-    assert main(["probe", "--dataset", "isear", "--data-dir", str(data_dir),
-                 "--max-train-samples", "300", "--max-eval-samples", "200",
-                 "--output-dir", str(run)]) == 0
-    for name in ("metrics.json", "config.yaml", "predictions.jsonl", "test_embeddings.npy",
-                 "confusability.json", "model/config.json"):
+    assert (
+        main(
+            [
+                "probe",
+                "--dataset",
+                "isear",
+                "--data-dir",
+                str(data_dir),
+                "--max-train-samples",
+                "300",
+                "--max-eval-samples",
+                "200",
+                "--output-dir",
+                str(run),
+            ]
+        )
+        == 0
+    )
+    for name in (
+        "metrics.json",
+        "config.yaml",
+        "predictions.jsonl",
+        "test_embeddings.npy",
+        "confusability.json",
+        "model/config.json",
+    ):
         assert (run / name).exists(), name
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["loss"] == "probe" and metrics["probe"]["pooling"] == "mean"
@@ -228,8 +261,9 @@ def test_per_class_cut_is_seeded_and_keeps_every_class():
     from lcl.trainer import per_class_cut
 
     labels = [0] * 30 + [1] * 5 + [2] * 12
-    split = datasets.Dataset.from_dict({"text": [f"t{i}" for i in range(len(labels))],
-                                        "label": labels})
+    split = datasets.Dataset.from_dict(
+        {"text": [f"t{i}" for i in range(len(labels))], "label": labels}
+    )
     cut = per_class_cut(split, 10, seed=3)
     counts = np.bincount(cut["label"])
     assert counts.tolist() == [10, 5, 10]
@@ -248,8 +282,12 @@ def test_exported_encoder_keeps_its_pooling(tmp_path):
 def test_best_epoch_is_fractional_with_several_evaluations_per_epoch():
     from lcl.trainer import _best_epoch
 
-    history = [{"epoch": 0.5, "eval_accuracy": 0.8}, {"epoch": 1.0, "eval_accuracy": 0.9},
-               {"epoch": 1.5, "eval_accuracy": 0.9}, {"loss": 1.0, "epoch": 1.5}]
+    history = [
+        {"epoch": 0.5, "eval_accuracy": 0.8},
+        {"epoch": 1.0, "eval_accuracy": 0.9},
+        {"epoch": 1.5, "eval_accuracy": 0.9},
+        {"loss": 1.0, "epoch": 1.5},
+    ]
     assert _best_epoch(history) == 1
     history[0]["eval_accuracy"] = 0.95
     assert _best_epoch(history) == 0.5

@@ -36,9 +36,11 @@ def test_single_run_report(tmp_path):
 
 
 def test_run_names_say_what_differs_from_the_default(tmp_path):
-    runs = [write_synthetic_run(tmp_path / "ce", loss="ce"),
-            write_synthetic_run(tmp_path / "self", config_extra={"weighting": "self"}),
-            write_synthetic_run(tmp_path / "det", config_extra={"detach_weights": True})]
+    runs = [
+        write_synthetic_run(tmp_path / "ce", loss="ce"),
+        write_synthetic_run(tmp_path / "self", config_extra={"weighting": "self"}),
+        write_synthetic_run(tmp_path / "det", config_extra={"detach_weights": True}),
+    ]
     text = build_report(runs, tmp_path / "report").read_text(encoding="utf-8")
     for name in ("ce · seed 0", "lcl (self) · seed 0", "lcl detached · seed 0"):
         assert name in text, name
@@ -63,7 +65,9 @@ def test_pair_report_side_by_side(tmp_path):
 
 
 def test_duplicate_labels_are_disambiguated_and_text_escaped(tmp_path):
-    a = write_synthetic_run(tmp_path / "a", n_classes=4, config_extra={"note": "<script>alert(1)</script>"})
+    a = write_synthetic_run(
+        tmp_path / "a", n_classes=4, config_extra={"note": "<script>alert(1)</script>"}
+    )
     b = write_synthetic_run(tmp_path / "b", n_classes=4)
     html_path = build_report([a, b], output_dir=tmp_path / "out")
     text = html_path.read_text(encoding="utf-8")
@@ -87,7 +91,9 @@ def test_label_order_is_aligned_between_runs(tmp_path):
 
     runs = [load_run(a), load_run(b)]
     _align(runs)
-    expected = np.array(json.loads((tmp_path / "b" / "metrics.json").read_text())["test"]["confusion_matrix"])
+    expected = np.array(
+        json.loads((tmp_path / "b" / "metrics.json").read_text())["test"]["confusion_matrix"]
+    )
     assert runs[1].label_names == runs[0].label_names
     np.testing.assert_array_equal(runs[1].confusion, expected[::-1, ::-1])
 
@@ -142,7 +148,12 @@ def test_probe_run_without_history_has_no_training_curves(tmp_path):
     text = html_path.read_text(encoding="utf-8")
     assert "Training curves" not in text and "#training" not in text
     assert not (tmp_path / "alone" / "training_curves.png").exists()
-    for png in ("confusion_matrix.png", "per_class_f1.png", "confusability.png", "embeddings_tsne.png"):
+    for png in (
+        "confusion_matrix.png",
+        "per_class_f1.png",
+        "confusability.png",
+        "embeddings_tsne.png",
+    ):
         check_png(tmp_path / "alone" / png)
     assert ">None<" not in text  # best epoch null shows as a dash
 
@@ -190,7 +201,9 @@ def test_sections_and_navigation_come_from_one_list(tmp_path):
 
 def test_report_renders_in_headless_chromium(tmp_path):
     if find_chromium() is None:
-        pytest.skip("no chromium / chromium-browser / google-chrome binary on PATH; CI installs one")
+        pytest.skip(
+            "no chromium / chromium-browser / google-chrome binary on PATH; CI installs one"
+        )
     ce = write_synthetic_run(tmp_path / "runs" / "ce-0", loss="ce", n_classes=6)
     lcl = write_synthetic_run(tmp_path / "runs" / "lcl-0", loss="lcl", n_classes=6)
     html_path = build_report([ce, lcl])

@@ -30,7 +30,12 @@ def study_file(tmp_path):
 
 def test_grid_is_seed_major_with_one_folder_per_cell(study_file, tmp_path):
     study = load_study(study_file, output_dir=tmp_path / "out")
-    assert [(c.variant, c.seed) for c in study.cells] == [("ce", 0), ("lcl", 0), ("ce", 1), ("lcl", 1)]
+    assert [(c.variant, c.seed) for c in study.cells] == [
+        ("ce", 0),
+        ("lcl", 0),
+        ("ce", 1),
+        ("lcl", 1),
+    ]
     assert study.cells[3].run_dir == tmp_path / "out" / "demo" / "lcl" / "seed1"
     assert study.cells[1].config.loss == "lcl" and study.cells[1].config.weighting == "self"
     assert study.cells[0].config.max_train_samples == 20
@@ -57,8 +62,12 @@ def test_run_writes_results_and_skips_finished_cells(study_file, tmp_path, monke
 
     # a second study shares the finished ce cells through a variant's output_dir template
     shared = tmp_path / "shared.yaml"
-    shared.write_text(STUDY.replace("ce: {loss: ce}", "ce: {loss: ce, output_dir: '" + str(out)
-                                    + "/{dataset}/{variant}/seed{seed}'}").replace("  lcl: {loss: lcl}\n", ""))
+    shared.write_text(
+        STUDY.replace(
+            "ce: {loss: ce}",
+            "ce: {loss: ce, output_dir: '" + str(out) + "/{dataset}/{variant}/seed{seed}'}",
+        ).replace("  lcl: {loss: lcl}\n", "")
+    )
     study = run_study(shared, output_dir=tmp_path / "other")
     assert study.cells[1].run_dir == out / "demo" / "ce" / "seed1"
     rows = list(csv.DictReader((tmp_path / "other" / "results.csv").open()))

@@ -25,10 +25,13 @@ def tokenizer():
 
 # --- collator ------------------------------------------------------------------------------
 
+
 def test_collator_pairs_views_with_their_labels(tokenizer):
-    rows = [{"text": "i was scared", "view": "i was frightened", "label": 0},
-            {"text": "a long sad day at the end of summer", "view": "a long sorry day", "label": 2},
-            {"text": "the exam worries me", "view": "the examination worries me", "label": 1}]
+    rows = [
+        {"text": "i was scared", "view": "i was frightened", "label": 0},
+        {"text": "a long sad day at the end of summer", "view": "a long sorry day", "label": 2},
+        {"text": "the exam worries me", "view": "the examination worries me", "label": 1},
+    ]
     batch = PairedViewCollator(tokenizer, max_length=32)(rows)
     assert batch["input_ids"].shape[0] == 6
     assert batch["labels"].tolist() == [0, 2, 1, 0, 2, 1]
@@ -46,11 +49,18 @@ def test_collator_without_views_is_plain(tokenizer):
 
 # --- objectives ----------------------------------------------------------------------------
 
+
 def _batch(tokenizer):
-    texts = ["i was scared of the dark", "my exam is tomorrow and i can't sleep",
-             "i lost my dog last week", "the storm terrified me",
-             "i was afraid of the dark", "my test is tomorrow and i cannot sleep",
-             "i lost my puppy last week", "the storm frightened me"]
+    texts = [
+        "i was scared of the dark",
+        "my exam is tomorrow and i can't sleep",
+        "i lost my dog last week",
+        "the storm terrified me",
+        "i was afraid of the dark",
+        "my test is tomorrow and i cannot sleep",
+        "i lost my puppy last week",
+        "the storm frightened me",
+    ]
     labels = [0, 1, 2, 0] * 2
     enc = tokenizer(texts, padding=True, return_tensors="pt")
     return dict(enc), torch.tensor(labels)
@@ -86,11 +96,20 @@ def test_objective_wiring(tokenizer, loss):
             expected = 0.5 * ce + 0.5 * SupConLoss(0.3)(feats, labels)
         else:
             w_logits = model.weighting(**enc).logits
-            expected = (0.5 * ce + 0.5 * LabelAwareContrastiveLoss(0.3)(feats, labels, w_logits)
-                        + 0.5 * F.cross_entropy(w_logits, labels))
+            expected = (
+                0.5 * ce
+                + 0.5 * LabelAwareContrastiveLoss(0.3)(feats, labels, w_logits)
+                + 0.5 * F.cross_entropy(w_logits, labels)
+            )
     assert torch.allclose(out["loss"], expected, atol=1e-5)
-    assert set(out["loss_parts"]) == {"ce": {"loss_ce"}, "scl": {"loss_ce", "loss_contrastive"},
-                                      "lcl": {"loss_ce", "loss_contrastive", "loss_weighting_ce"}}[loss]
+    assert (
+        set(out["loss_parts"])
+        == {
+            "ce": {"loss_ce"},
+            "scl": {"loss_ce", "loss_contrastive"},
+            "lcl": {"loss_ce", "loss_contrastive", "loss_weighting_ce"},
+        }[loss]
+    )
 
 
 def test_lcl_gradient_reaches_weighting_network_unless_detached(tokenizer):
@@ -111,7 +130,8 @@ def test_self_weighting_has_one_encoder_and_detached_weights(tokenizer):
     with torch.no_grad():
         feats, logits = _cls_feature(model.classifier, enc)
         expected = 0.5 * F.cross_entropy(logits, labels) + 0.5 * LabelAwareContrastiveLoss(0.3)(
-            feats, labels, logits)
+            feats, labels, logits
+        )
     assert torch.allclose(out["loss"], expected, atol=1e-5)
 
 
@@ -123,6 +143,7 @@ def test_eval_mode_computes_only_cross_entropy(tokenizer):
 
 
 # --- metrics -------------------------------------------------------------------------------
+
 
 def test_metrics_match_scikit_learn():
     rng = np.random.default_rng(0)
@@ -143,12 +164,22 @@ def test_metrics_match_scikit_learn():
 
 # --- configuration -------------------------------------------------------------------------
 
+
 def test_paper_preset_is_the_papers():
     c = TrainConfig(preset="paper")
     assert c.head == "native" and c.head_init == "random" and c.warmup_ratio == 0.0
-    assert (c.temperature, c.lam, c.batch_size, c.learning_rate, c.weight_decay,
-            c.max_grad_norm, c.epochs, c.loss, c.weighting, c.pooling) == (
-        0.3, 0.5, 10, 2e-5, 0.01, 1.0, 5, "lcl", "network", "cls")
+    assert (
+        c.temperature,
+        c.lam,
+        c.batch_size,
+        c.learning_rate,
+        c.weight_decay,
+        c.max_grad_norm,
+        c.epochs,
+        c.loss,
+        c.weighting,
+        c.pooling,
+    ) == (0.3, 0.5, 10, 2e-5, 0.01, 1.0, 5, "lcl", "network", "cls")
 
 
 def test_yaml_values_and_overrides(tmp_path):
@@ -160,11 +191,17 @@ def test_yaml_values_and_overrides(tmp_path):
     assert round_trip == c
 
 
-@pytest.mark.parametrize("bad, match", [
-    ({"loss": "mse"}, "--loss"), ({"temperature": 0}, "--temperature"),
-    ({"lam": 1.5}, "--lam"), ({"epochs": 0}, "--epochs"), ({"batch_size": -1}, "--batch-size"),
-    ({"colour": "red"}, "unknown configuration key"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"loss": "mse"}, "--loss"),
+        ({"temperature": 0}, "--temperature"),
+        ({"lam": 1.5}, "--lam"),
+        ({"epochs": 0}, "--epochs"),
+        ({"batch_size": -1}, "--batch-size"),
+        ({"colour": "red"}, "unknown configuration key"),
+    ],
+)
 def test_bad_configuration_is_rejected(bad, match):
     with pytest.raises(ConfigError, match=match):
         TrainConfig.from_dict(bad)
@@ -172,14 +209,18 @@ def test_bad_configuration_is_rejected(bad, match):
 
 # --- CLI errors ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("argv, message", [
-    (["train", "--dataset", "no-such-dataset"], "no-such-dataset"),
-    (["train", "--dataset", "csv:does/not/exist.csv"], "exist.csv"),
-    (["train", "--temperature", "-1"], "--temperature"),
-    (["train", "--model", "./no/such/model", "--dataset", "demo"], "no/such/model"),
-    (["train", "--config", "missing.yaml"], "missing.yaml"),
-    (["predict", "--model", "./no/such/model", "hello"], "no/such/model"),
-])
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--dataset", "no-such-dataset"], "no-such-dataset"),
+        (["train", "--dataset", "csv:does/not/exist.csv"], "exist.csv"),
+        (["train", "--temperature", "-1"], "--temperature"),
+        (["train", "--model", "./no/such/model", "--dataset", "demo"], "no/such/model"),
+        (["train", "--config", "missing.yaml"], "missing.yaml"),
+        (["predict", "--model", "./no/such/model", "hello"], "no/such/model"),
+    ],
+)
 def test_cli_errors_are_one_line_without_traceback(argv, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     argv = argv + (["--output-dir", str(tmp_path / "out")] if argv[0] == "train" else [])

@@ -30,8 +30,13 @@ from .registry import (
 )
 
 __all__ = [
-    "load_dataset", "DATASETS", "DatasetInfo", "add_views",
-    "DataError", "DatasetNotFoundError", "UnknownDatasetError",
+    "load_dataset",
+    "DATASETS",
+    "DatasetInfo",
+    "add_views",
+    "DataError",
+    "DatasetNotFoundError",
+    "UnknownDatasetError",
 ]
 
 
@@ -74,15 +79,23 @@ def load_dataset(
         from .external import load_external
 
         return load_external(
-            rest, prefix.lower(), text_column=text_column, label_column=label_column,
-            seed=seed, validation_fraction=validation_fraction,
+            rest,
+            prefix.lower(),
+            text_column=text_column,
+            label_column=label_column,
+            seed=seed,
+            validation_fraction=validation_fraction,
         )
     if sep and prefix.lower() in CUSTOM_KINDS:
         from .custom import load_custom
 
         return load_custom(
-            rest, prefix.lower(), text_column=text_column, label_column=label_column,
-            seed=seed, validation_fraction=validation_fraction,
+            rest,
+            prefix.lower(),
+            text_column=text_column,
+            label_column=label_column,
+            seed=seed,
+            validation_fraction=validation_fraction,
         )
     base, _, subset = name.partition(":")
     info = DATASETS.get(base)
@@ -91,8 +104,12 @@ def load_dataset(
             from .custom import load_custom
 
             return load_custom(
-                name, None, text_column=text_column, label_column=label_column,
-                seed=seed, validation_fraction=validation_fraction,
+                name,
+                None,
+                text_column=text_column,
+                label_column=label_column,
+                seed=seed,
+                validation_fraction=validation_fraction,
             )
         raise UnknownDatasetError(unknown_name_message(name))
 

@@ -63,8 +63,14 @@ STOPWORDS = frozenset(
 )
 
 __all__ = [
-    "METHODS", "SYNONYM_PARAMS", "WordNetNotFoundError",
-    "add_views", "make_views", "synonym_views", "dropout_views", "synonym_view",
+    "METHODS",
+    "SYNONYM_PARAMS",
+    "WordNetNotFoundError",
+    "add_views",
+    "make_views",
+    "synonym_views",
+    "dropout_views",
+    "synonym_view",
 ]
 
 
@@ -169,7 +175,10 @@ def synonym_views(
 
 
 def make_views(
-    texts: Sequence[str], method: str = "synonym", seed: int = 0, cache_dir: str | os.PathLike | None = None
+    texts: Sequence[str],
+    method: str = "synonym",
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
 ) -> tuple[list[str], bool]:
     """Views of ``texts`` by ``method`` and whether they were a cache hit."""
     if method == "synonym":

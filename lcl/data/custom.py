@@ -40,7 +40,11 @@ import datasets
 
 from .registry import CUSTOM_KINDS, DataError, DatasetNotFoundError, build, carve
 
-EXTENSIONS = {"csv": (".csv",), "tsv": (".tsv", ".tab", ".txt"), "jsonl": (".jsonl", ".ndjson", ".json")}
+EXTENSIONS = {
+    "csv": (".csv",),
+    "tsv": (".tsv", ".tab", ".txt"),
+    "jsonl": (".jsonl", ".ndjson", ".json"),
+}
 SPLIT_NAMES = {
     "train": ("train",),
     "validation": ("validation", "valid", "dev", "val"),
@@ -77,22 +81,37 @@ def _decode(path: Path) -> str:
         ) from None
 
 
-def _check(path: Path, line: int, text: object, label: object, text_column: str, label_column: str) -> Record:
+def _check(
+    path: Path, line: int, text: object, label: object, text_column: str, label_column: str
+) -> Record:
     if not isinstance(text, str):
-        raise DataError(f"{path}:{line}: text in {text_column!r} must be a string, got {type(text).__name__}")
+        raise DataError(
+            f"{path}:{line}: text in {text_column!r} must be a string, got {type(text).__name__}"
+        )
     if not text.strip():
         raise DataError(f"{path}:{line}: empty text in column {text_column!r}")
-    if label is None or (isinstance(label, str) and not label.strip()) or isinstance(label, (bool, list, dict)):
-        raise DataError(f"{path}:{line}: empty or invalid label in column {label_column!r}: {label!r}")
+    if (
+        label is None
+        or (isinstance(label, str) and not label.strip())
+        or isinstance(label, (bool, list, dict))
+    ):
+        raise DataError(
+            f"{path}:{line}: empty or invalid label in column {label_column!r}: {label!r}"
+        )
     if (isinstance(label, float) and not math.isfinite(label)) or (
-            isinstance(label, str) and (label.strip().lower() in MISSING_LABELS
-                                        or label.strip() == "None")):
-        raise DataError(f"{path}:{line}: missing label in column {label_column!r} ({label!r}); "
-                        "give every example its class (rename the class if it is really called so)")
+        isinstance(label, str)
+        and (label.strip().lower() in MISSING_LABELS or label.strip() == "None")
+    ):
+        raise DataError(
+            f"{path}:{line}: missing label in column {label_column!r} ({label!r}); "
+            "give every example its class (rename the class if it is really called so)"
+        )
     return Record(text, label.strip() if isinstance(label, str) else label, line)
 
 
-def _read_delimited(path: Path, delimiter: str, text_column: str, label_column: str) -> list[Record]:
+def _read_delimited(
+    path: Path, delimiter: str, text_column: str, label_column: str
+) -> list[Record]:
     reader = csv.reader(io.StringIO(_decode(path), newline=""), delimiter=delimiter, strict=True)
     records: list[Record] = []
     header: list[str] | None = None
@@ -110,12 +129,16 @@ def _read_delimited(path: Path, delimiter: str, text_column: str, label_column: 
             header = [h.strip() for h in row]
             twice = sorted({h for h in header if h and header.count(h) > 1})
             if twice:
-                raise DataError(f"{path}:{start}: column name(s) {', '.join(map(repr, twice))} "
-                                "appear more than once in the header; rename or remove the "
-                                "extra column")
+                raise DataError(
+                    f"{path}:{start}: column name(s) {', '.join(map(repr, twice))} "
+                    "appear more than once in the header; rename or remove the "
+                    "extra column"
+                )
             for col in (text_column, label_column):
                 if col not in header:
-                    raise DataError(f"{path}:{start}: missing column {col!r} in header (found: {', '.join(header)})")
+                    raise DataError(
+                        f"{path}:{start}: missing column {col!r} in header (found: {', '.join(header)})"
+                    )
             i_text, i_label = header.index(text_column), header.index(label_column)
             continue
         if len(row) != len(header):
@@ -125,7 +148,9 @@ def _read_delimited(path: Path, delimiter: str, text_column: str, label_column: 
             )
         records.append(_check(path, start, row[i_text], row[i_label], text_column, label_column))
     if header is None:
-        raise DataError(f"{path}:1: empty file (expected a header with {text_column!r} and {label_column!r})")
+        raise DataError(
+            f"{path}:1: empty file (expected a header with {text_column!r} and {label_column!r})"
+        )
     return records
 
 
@@ -150,19 +175,30 @@ def _read_jsonl(path: Path, text_column: str, label_column: str) -> list[Record]
             obj = json.loads(line, object_pairs_hook=_no_duplicate_keys)
         except _DuplicateKeys as exc:
             raise DataError(
-                f"{path}:{line_no}: key(s) {exc} appear more than once in the object") from None
+                f"{path}:{line_no}: key(s) {exc} appear more than once in the object"
+            ) from None
         except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{line_no}: cannot parse line: invalid JSON ({exc.msg} at column {exc.colno})") from None
+            raise DataError(
+                f"{path}:{line_no}: cannot parse line: invalid JSON ({exc.msg} at column {exc.colno})"
+            ) from None
         if not isinstance(obj, dict):
-            raise DataError(f"{path}:{line_no}: cannot parse line: expected a JSON object, got {type(obj).__name__}")
+            raise DataError(
+                f"{path}:{line_no}: cannot parse line: expected a JSON object, got {type(obj).__name__}"
+            )
         for col in (text_column, label_column):
             if col not in obj:
-                raise DataError(f"{path}:{line_no}: missing column {col!r} (found: {', '.join(obj)})")
-        records.append(_check(path, line_no, obj[text_column], obj[label_column], text_column, label_column))
+                raise DataError(
+                    f"{path}:{line_no}: missing column {col!r} (found: {', '.join(obj)})"
+                )
+        records.append(
+            _check(path, line_no, obj[text_column], obj[label_column], text_column, label_column)
+        )
     return records
 
 
-def read_file(path: Path, kind: str, text_column: str = "text", label_column: str = "label") -> list[Record]:
+def read_file(
+    path: Path, kind: str, text_column: str = "text", label_column: str = "label"
+) -> list[Record]:
     """Records of one file; raises DataError on the first problem."""
     if kind == "jsonl":
         return _read_jsonl(path, text_column, label_column)
@@ -185,7 +221,14 @@ def _split_files(path: Path, kind: str | None) -> tuple[str, dict[str, Path]]:
         files = {}
         for split, stems in SPLIT_NAMES.items():
             for stem in stems:
-                hit = next((path / f"{stem}{ext}" for ext in EXTENSIONS[k] if (path / f"{stem}{ext}").is_file()), None)
+                hit = next(
+                    (
+                        path / f"{stem}{ext}"
+                        for ext in EXTENSIONS[k]
+                        if (path / f"{stem}{ext}").is_file()
+                    ),
+                    None,
+                )
                 if hit is not None:
                     files[split] = hit
                     break
@@ -212,8 +255,13 @@ def load_custom(
     if not records["train"]:
         raise DataError(f"{files['train']}: no examples")
 
-    return assemble(records, lambda split, r: f"{files[split]}:{r.line}",
-                    f"the training file {files['train']}", seed, validation_fraction)
+    return assemble(
+        records,
+        lambda split, r: f"{files[split]}:{r.line}",
+        f"the training file {files['train']}",
+        seed,
+        validation_fraction,
+    )
 
 
 def assemble(
@@ -230,8 +278,11 @@ def assemble(
     ``train_desc`` names the training data. With ``names`` (a ClassLabel's names, labels given
     as those names) the classes are kept as they are; otherwise they follow the module rules.
     """
+
     def is_int(v: object) -> bool:
-        return (isinstance(v, int) and v >= 0) or (isinstance(v, str) and _INT.fullmatch(v) is not None)
+        return (isinstance(v, int) and v >= 0) or (
+            isinstance(v, str) and _INT.fullmatch(v) is not None
+        )
 
     if names is not None:
         names = list(names)
@@ -243,18 +294,23 @@ def assemble(
         train_labels = {norm(r.label) for r in records["train"]}
         if integer and train_labels == set(range(len(train_labels))):
             names = [str(i) for i in range(len(train_labels))]
-            logger.info("%s: integer labels 0..%d are taken as class indices", train_desc,
-                        len(names) - 1)
+            logger.info(
+                "%s: integer labels 0..%d are taken as class indices", train_desc, len(names) - 1
+            )
         elif integer:
             names = [str(v) for v in sorted(train_labels)]
-            logger.warning("%s: integer labels that are not 0..C-1 are taken as class names: %s",
-                           train_desc, ", ".join(names))
+            logger.warning(
+                "%s: integer labels that are not 0..C-1 are taken as class names: %s",
+                train_desc,
+                ", ".join(names),
+            )
         else:
             names = sorted(train_labels)
     if len(train_labels) < 2:
         only = next(iter(train_labels), None)
-        raise DataError(f"{train_desc}: only one class ({str(only)!r}); a classifier needs at "
-                        "least two")
+        raise DataError(
+            f"{train_desc}: only one class ({str(only)!r}); a classifier needs at least two"
+        )
     index = {int(n) if integer else n: i for i, n in enumerate(names)}
 
     splits = {}
@@ -275,5 +331,7 @@ def assemble(
         splits["train"], splits["test"] = carve(*splits["train"], fraction, seed, "test")
         fraction = fraction / (1 - fraction)  # still a fraction of the original training file
     if "validation" not in splits:
-        splits["train"], splits["validation"] = carve(*splits["train"], fraction, seed, "validation")
+        splits["train"], splits["validation"] = carve(
+            *splits["train"], fraction, seed, "validation"
+        )
     return build({s: splits[s] for s in ("train", "validation", "test")}, names)

@@ -31,18 +31,60 @@ from .registry import (
 )
 
 EMOTIONS = (
-    "afraid", "angry", "annoyed", "anticipating", "anxious", "apprehensive", "ashamed",
-    "caring", "confident", "content", "devastated", "disappointed", "disgusted",
-    "embarrassed", "excited", "faithful", "furious", "grateful", "guilty", "hopeful",
-    "impressed", "jealous", "joyful", "lonely", "nostalgic", "prepared", "proud", "sad",
-    "sentimental", "surprised", "terrified", "trusting",
+    "afraid",
+    "angry",
+    "annoyed",
+    "anticipating",
+    "anxious",
+    "apprehensive",
+    "ashamed",
+    "caring",
+    "confident",
+    "content",
+    "devastated",
+    "disappointed",
+    "disgusted",
+    "embarrassed",
+    "excited",
+    "faithful",
+    "furious",
+    "grateful",
+    "guilty",
+    "hopeful",
+    "impressed",
+    "jealous",
+    "joyful",
+    "lonely",
+    "nostalgic",
+    "prepared",
+    "proud",
+    "sad",
+    "sentimental",
+    "surprised",
+    "terrified",
+    "trusting",
 )
 
 # Paper, Table 3.
 SUBSETS: dict[str, tuple[str, ...]] = {
-    "16": ("afraid", "angry", "annoyed", "anxious", "confident", "disappointed", "disgusted",
-           "excited", "grateful", "hopeful", "impressed", "lonely", "proud", "sad", "surprised",
-           "terrified"),
+    "16": (
+        "afraid",
+        "angry",
+        "annoyed",
+        "anxious",
+        "confident",
+        "disappointed",
+        "disgusted",
+        "excited",
+        "grateful",
+        "hopeful",
+        "impressed",
+        "lonely",
+        "proud",
+        "sad",
+        "surprised",
+        "terrified",
+    ),
     "8": ("angry", "afraid", "ashamed", "disgusted", "guilty", "proud", "sad", "surprised"),
     "4easy": ("angry", "afraid", "joyful", "sad"),
     "4hard-a": ("anxious", "apprehensive", "afraid", "terrified"),
@@ -83,7 +125,9 @@ def _read_conversations(path: Path) -> tuple[list[str], list[str]]:
         return _read_release(path, text, header)
     rows = csv.DictReader(io.StringIO(text, newline=""))
     if not {"emotion", "prompt"} <= set(rows.fieldnames or ()):
-        raise DataError(f"{path}:1: expected columns 'emotion' and 'prompt', found {rows.fieldnames}")
+        raise DataError(
+            f"{path}:1: expected columns 'emotion' and 'prompt', found {rows.fieldnames}"
+        )
     prompts, emotions = [], []
     for row in rows:
         prompts.append(row["prompt"].strip())
@@ -97,7 +141,9 @@ def _read_release(path: Path, text: str, header: list[str]) -> tuple[list[str], 
     try:
         i_conv, i_emo, i_prompt = (header.index(c) for c in ("conv_id", "context", "prompt"))
     except ValueError:
-        raise DataError(f"{path}:1: expected columns conv_id, context, prompt; found {header}") from None
+        raise DataError(
+            f"{path}:1: expected columns conv_id, context, prompt; found {header}"
+        ) from None
     seen: set[str] = set()
     prompts, emotions = [], []
     for lineno, line in enumerate(text.split("\n")[1:], start=2):
@@ -105,7 +151,9 @@ def _read_release(path: Path, text: str, header: list[str]) -> tuple[list[str], 
             continue
         parts = line.rstrip("\r").split(",")
         if len(parts) <= max(i_conv, i_emo, i_prompt):
-            raise DataError(f"{path}:{lineno}: expected at least {len(header)} comma-separated fields, found {len(parts)}")
+            raise DataError(
+                f"{path}:{lineno}: expected at least {len(header)} comma-separated fields, found {len(parts)}"
+            )
         conv = parts[i_conv]
         if conv in seen:
             continue

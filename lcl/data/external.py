@@ -41,8 +41,9 @@ def _fetch_hub(spec: str) -> datasets.DatasetDict | datasets.Dataset:
     name, _, config = spec.partition(":")
     name, config = name.strip(), config.strip() or None
     if not name:
-        raise DatasetNotFoundError("hf: needs a dataset name, e.g. hf:SetFit/emotion or "
-                                   "hf:NAME:CONFIG")
+        raise DatasetNotFoundError(
+            "hf: needs a dataset name, e.g. hf:SetFit/emotion or hf:NAME:CONFIG"
+        )
     try:
         return datasets.load_dataset(name, config)
     except Exception as exc:  # offline, unknown name, auth, bad config: one line for all
@@ -81,8 +82,9 @@ def _pick_splits(source: str, data) -> dict[str, datasets.Dataset]:
     return picked
 
 
-def _records(source: str, split: str, ds: datasets.Dataset, text_column: str,
-             label_column: str) -> tuple[list[Record], list[str] | None]:
+def _records(
+    source: str, split: str, ds: datasets.Dataset, text_column: str, label_column: str
+) -> tuple[list[Record], list[str] | None]:
     where = f"{source}[{split}]"
     for col in (text_column, label_column):
         if col not in ds.column_names:
@@ -93,13 +95,14 @@ def _records(source: str, split: str, ds: datasets.Dataset, text_column: str,
     columns = ds.select_columns([text_column, label_column])[:]
     texts, labels = columns[text_column], columns[label_column]
     if names is not None:
-        labels = [names[v] if isinstance(v, int) and 0 <= v < len(names) else None
-                  for v in labels]
+        labels = [names[v] if isinstance(v, int) and 0 <= v < len(names) else None for v in labels]
     if labels and all(v is None for v in labels) and split != "train":
         logger.warning("%s: no labels (all missing); carving this split from train instead", where)
         return [], names
-    return [_check(where, row, t, v, text_column, label_column)
-            for row, (t, v) in enumerate(zip(texts, labels), start=1)], names
+    return [
+        _check(where, row, t, v, text_column, label_column)
+        for row, (t, v) in enumerate(zip(texts, labels), start=1)
+    ], names
 
 
 def load_external(
@@ -127,5 +130,11 @@ def load_external(
             records[split] = recs
     if not records["train"]:
         raise DataError(f"{source}[train]: no examples")
-    return assemble(records, lambda split, r: f"{source}[{split}]:{r.line}",
-                    f"the train split of {source}", seed, validation_fraction, names=names)
+    return assemble(
+        records,
+        lambda split, r: f"{source}[{split}]:{r.line}",
+        f"the train split of {source}",
+        seed,
+        validation_fraction,
+        names=names,
+    )

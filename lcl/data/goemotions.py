@@ -23,8 +23,14 @@ DROPPED = "neutral"
 def _read_split(path: Path, keep: dict[int, int]) -> tuple[list[str], list[int]]:
     try:
         df = pd.read_csv(
-            path, sep="\t", header=None, names=["text", "labels", "id"], dtype=str,
-            keep_default_na=False, na_filter=False, encoding="utf-8",
+            path,
+            sep="\t",
+            header=None,
+            names=["text", "labels", "id"],
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            encoding="utf-8",
         )
     except (UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise DataError(f"{path}: cannot parse as GoEmotions TSV: {exc}") from exc
@@ -44,8 +50,11 @@ def _from_hub() -> datasets.DatasetDict:
     keep = {i: j for j, i in enumerate(i for i, n in enumerate(names) if n != DROPPED)}
     out = {}
     for split in ("train", "validation", "test"):
-        rows = [(r["text"], keep[r["labels"][0]]) for r in raw[split]
-                if len(r["labels"]) == 1 and r["labels"][0] in keep]
+        rows = [
+            (r["text"], keep[r["labels"][0]])
+            for r in raw[split]
+            if len(r["labels"]) == 1 and r["labels"][0] in keep
+        ]
         out[split] = ([t for t, _ in rows], [l for _, l in rows])
     return build(out, [n for n in names if n != DROPPED])
 
@@ -55,7 +64,11 @@ def load(data_dir: Path | None, **_: object) -> datasets.DatasetDict:
     found = find_files(dirs, FILES)
     if found is None:
         return from_hub("goemotions", looked_for(dirs, FILES), _from_hub)
-    all_names = [n.strip() for n in (found / "labels.txt").read_text(encoding="utf-8").splitlines() if n.strip()]
+    all_names = [
+        n.strip()
+        for n in (found / "labels.txt").read_text(encoding="utf-8").splitlines()
+        if n.strip()
+    ]
     keep = {i: j for j, i in enumerate(i for i, n in enumerate(all_names) if n != DROPPED)}
     out = {split: _read_split(found / fname, keep) for split, fname in _SPLIT_FILES.items()}
     return build(out, [n for n in all_names if n != DROPPED])

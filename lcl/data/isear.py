@@ -35,7 +35,9 @@ def read_isear(path: Path) -> tuple[list[str], list[str]]:
         raise DataError(f"{path}: not valid UTF-8 ({exc})") from exc
     header = lines[0].rstrip("\r").split("|")
     if len(header) < _N_BEFORE_SIT + 2 or header[_N_BEFORE_SIT] != "SIT" or "Field1" not in header:
-        raise DataError(f"{path}:1: not the pipe-separated ISEAR extract (no SIT column at field 41)")
+        raise DataError(
+            f"{path}:1: not the pipe-separated ISEAR extract (no SIT column at field 41)"
+        )
     i_label = header.index("Field1")
     texts, emotions = [], []
     for lineno, line in enumerate(lines[1:], start=2):
@@ -44,7 +46,9 @@ def read_isear(path: Path) -> tuple[list[str], list[str]]:
             continue
         parts = line.split("|")
         if len(parts) < len(header):
-            raise DataError(f"{path}:{lineno}: expected {len(header)} '|'-separated fields, found {len(parts)}")
+            raise DataError(
+                f"{path}:{lineno}: expected {len(header)} '|'-separated fields, found {len(parts)}"
+            )
         sit = "|".join(parts[_N_BEFORE_SIT:-2])
         texts.append(_LINE_BREAK.sub(" ", sit).strip())
         emotions.append(parts[i_label])

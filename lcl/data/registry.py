@@ -49,39 +49,50 @@ DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
         DatasetInfo(
-            "empathetic_dialogues", 32,
+            "empathetic_dialogues",
+            32,
             "Empathetic Dialogues situations, one per conversation (19,533/2,770/2,547). "
             "Class subsets: empathetic_dialogues:16|8|4easy|4hard-a|4hard-b|4hard-c|4hard-d "
             "or empathetic_dialogues:angry,sad,...",
-            "empathetic_dialogues:load", "facebook/empathetic_dialogues",
+            "empathetic_dialogues:load",
+            "facebook/empathetic_dialogues",
         ),
         DatasetInfo(
-            "goemotions", 27,
+            "goemotions",
+            27,
             "GoEmotions Reddit comments, single-label only, neutral dropped (23,485/2,956/2,984)",
-            "goemotions:load", "google-research-datasets/go_emotions",
+            "goemotions:load",
+            "google-research-datasets/go_emotions",
         ),
         DatasetInfo(
-            "isear", 7,
+            "isear",
+            7,
             "ISEAR self-reported situations, seeded 60/20/20 split as in the paper (4,599/1,533/1,534)",
             "isear:load",
         ),
         DatasetInfo(
-            "emoint", 4,
+            "emoint",
+            4,
             "WASSA-2017 EmoInt tweets: anger, fear, joy, sadness (3,613/347/3,142)",
             "emoint:load",
         ),
         DatasetInfo(
-            "sst5", 5,
+            "sst5",
+            5,
             "Stanford Sentiment Treebank, sentence level, 5 classes (8,544/1,101/2,210)",
-            "sst:load_sst5", "SetFit/sst5",
+            "sst:load_sst5",
+            "SetFit/sst5",
         ),
         DatasetInfo(
-            "sst2", 2,
+            "sst2",
+            2,
             "Stanford Sentiment Treebank, sentence level, neutral dropped (6,920/872/1,821)",
-            "sst:load_sst2", "SetFit/sst2",
+            "sst:load_sst2",
+            "SetFit/sst2",
         ),
         DatasetInfo(
-            "demo", 5,
+            "demo",
+            5,
             "Small bundled demo: short situations for 5 confusable emotions (300/60/60); needs no data dir",
             "demo:load",
         ),
@@ -95,8 +106,10 @@ EXTERNAL_KINDS = ("hf", "disk")  # any Hugging Face dataset: lcl.data.external
 def unknown_name_message(name: str) -> str:
     names = ", ".join(DATASETS)
     kinds = ", ".join(f"{k}:PATH" for k in CUSTOM_KINDS)
-    return (f"unknown dataset {name!r}; valid names: {names}; or your own files: {kinds}; "
-            "or any Hugging Face dataset: hf:NAME[:CONFIG], disk:PATH")
+    return (
+        f"unknown dataset {name!r}; valid names: {names}; or your own files: {kinds}; "
+        "or any Hugging Face dataset: hf:NAME[:CONFIG], disk:PATH"
+    )
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
@@ -135,7 +148,9 @@ def hub_disabled() -> bool:
     )
 
 
-def from_hub(name: str, what: str, fetch: Callable[[], datasets.DatasetDict]) -> datasets.DatasetDict:
+def from_hub(
+    name: str, what: str, fetch: Callable[[], datasets.DatasetDict]
+) -> datasets.DatasetDict:
     """Run ``fetch`` (a Hub download), turning any failure into one DatasetNotFoundError."""
     info = DATASETS[name]
     if hub_disabled():
@@ -144,7 +159,9 @@ def from_hub(name: str, what: str, fetch: Callable[[], datasets.DatasetDict]) ->
             f"The Hugging Face Hub copy ({info.hub_id}) was not tried because offline mode is set "
             "(HF_HUB_OFFLINE / HF_DATASETS_OFFLINE / LCL_NO_HUB)."
         )
-    logger.info("%s: local files not found, downloading %s from the Hugging Face Hub", name, info.hub_id)
+    logger.info(
+        "%s: local files not found, downloading %s from the Hugging Face Hub", name, info.hub_id
+    )
     try:
         return fetch()
     except Exception as exc:  # network, auth, schema: the user needs the same advice for all
@@ -169,8 +186,10 @@ def build(
     Refuses training data of fewer than two classes (nothing to tell apart)."""
     if "train" in splits and len(set(splits["train"][1])) < 2:
         present = sorted({names[i] for i in splits["train"][1]})
-        raise DataError(f"the training data has {len(present)} class(es) "
-                        f"({', '.join(present) or 'none'}); a classifier needs at least two")
+        raise DataError(
+            f"the training data has {len(present)} class(es) "
+            f"({', '.join(present) or 'none'}); a classifier needs at least two"
+        )
     features = datasets.Features(
         {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=list(names))}
     )
@@ -208,9 +227,15 @@ def carve(
     n_classes = len(set(labels))
     n_out = max(1, round(len(texts) * fraction))
     counts = {l: labels.count(l) for l in set(labels)}
-    stratify = labels if min(counts.values()) >= 2 and n_classes <= n_out <= len(texts) - n_classes else None
+    stratify = (
+        labels
+        if min(counts.values()) >= 2 and n_classes <= n_out <= len(texts) - n_classes
+        else None
+    )
     if stratify is None:
-        logger.warning("carving %s: too few examples per class to stratify; using a plain random split", what)
+        logger.warning(
+            "carving %s: too few examples per class to stratify; using a plain random split", what
+        )
     idx = list(range(len(texts)))
     keep_idx, out_idx = train_test_split(idx, test_size=n_out, random_state=seed, stratify=stratify)
     keep_idx, out_idx = sorted(keep_idx), sorted(out_idx)

@@ -24,8 +24,15 @@ _SPLIT_FILES = {"train": "train.txt", "validation": "dev.txt", "test": "test.txt
 _LEAF = re.compile(r"\(\d+ ([^()]+)\)")
 _ROOT = re.compile(r"^\((\d+) ")
 _PTB = {
-    "-LRB-": "(", "-RRB-": ")", "-LSB-": "[", "-RSB-": "]", "-LCB-": "{", "-RCB-": "}",
-    "``": '"', "''": '"', "`": "'",
+    "-LRB-": "(",
+    "-RRB-": ")",
+    "-LSB-": "[",
+    "-RSB-": "]",
+    "-LCB-": "{",
+    "-RCB-": "}",
+    "``": '"',
+    "''": '"',
+    "`": "'",
 }
 
 
@@ -64,7 +71,9 @@ def _local(data_dir: Path | None) -> tuple[dict | None, str]:
 
 def _hub(repo: str, names: tuple[str, ...]) -> datasets.DatasetDict:
     raw = datasets.load_dataset(repo)
-    return build({s: (raw[s]["text"], raw[s]["label"]) for s in ("train", "validation", "test")}, names)
+    return build(
+        {s: (raw[s]["text"], raw[s]["label"]) for s in ("train", "validation", "test")}, names
+    )
 
 
 def load_sst5(data_dir: Path | None, **_: object) -> datasets.DatasetDict:

@@ -25,10 +25,26 @@ REQUIRED = tuple(f"data.{f}" for f in POS_FILES.values())
 
 # morphy(7WN) detachment rules: (suffix, replacement) per part of speech.
 _RULES = {
-    "n": (("s", ""), ("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"),
-          ("men", "man"), ("ies", "y")),
-    "v": (("s", ""), ("ies", "y"), ("es", "e"), ("es", ""), ("ed", "e"), ("ed", ""),
-          ("ing", "e"), ("ing", "")),
+    "n": (
+        ("s", ""),
+        ("ses", "s"),
+        ("xes", "x"),
+        ("zes", "z"),
+        ("ches", "ch"),
+        ("shes", "sh"),
+        ("men", "man"),
+        ("ies", "y"),
+    ),
+    "v": (
+        ("s", ""),
+        ("ies", "y"),
+        ("es", "e"),
+        ("es", ""),
+        ("ed", "e"),
+        ("ed", ""),
+        ("ing", "e"),
+        ("ing", ""),
+    ),
     "a": (("er", ""), ("est", ""), ("er", "e"), ("est", "e")),
     "r": (),
 }
@@ -108,7 +124,11 @@ class Lexicon:
         index = self.index[pos]
         forms = [word] + list(self.exceptions[pos].get(word, ()))
         if word not in self.exceptions[pos]:
-            forms += [word[: -len(suf)] + rep for suf, rep in _RULES[pos] if word.endswith(suf) and len(word) > len(suf)]
+            forms += [
+                word[: -len(suf)] + rep
+                for suf, rep in _RULES[pos]
+                if word.endswith(suf) and len(word) > len(suf)
+            ]
         return [f for f in dict.fromkeys(forms) if f in index]
 
     def synonyms(self, word: str) -> tuple[str, ...]:

@@ -7,5 +7,11 @@ from lcl.losses.multilabel_label_aware_contrastive import MultiLabelLabelAwareCo
 from lcl.losses.multilabel_supcon import MultiLabelSupConLoss
 from lcl.losses.supcon import SupConLoss
 
-__all__ = ["ContrastiveLoss", "LabelAwareContrastiveLoss", "SupConLoss", "ContrastiveMemory",
-           "MultiLabelLabelAwareContrastiveLoss", "MultiLabelSupConLoss"]
+__all__ = [
+    "ContrastiveLoss",
+    "LabelAwareContrastiveLoss",
+    "SupConLoss",
+    "ContrastiveMemory",
+    "MultiLabelLabelAwareContrastiveLoss",
+    "MultiLabelSupConLoss",
+]

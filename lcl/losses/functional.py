@@ -48,8 +48,9 @@ class _ContrastiveCore(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, anchor_z, cand_z, log_w, anchor_labels, cand_labels, self_rows, self_cols,
-                temperature):
+    def forward(
+        ctx, anchor_z, cand_z, log_w, anchor_labels, cand_labels, self_rows, self_cols, temperature
+    ):
         num_anchors = anchor_z.shape[0]
         positive = anchor_labels[:, None] == cand_labels[None, :]
         positive[self_rows, self_cols] = False
@@ -76,8 +77,18 @@ class _ContrastiveCore(torch.autograd.Function):
         # W_ip stays outside the log; log_denom is finite, so no 0 * inf.
         loss = -w_pos * (sum_pos_sim / num_pos.clamp(min=1) - log_denom)
         loss = torch.where(num_pos > 0, loss, torch.zeros_like(loss))
-        ctx.save_for_backward(anchor_z, cand_z, exp, sum_exp, positive, num_pos, w_pos, loss,
-                              anchor_labels, cand_labels)
+        ctx.save_for_backward(
+            anchor_z,
+            cand_z,
+            exp,
+            sum_exp,
+            positive,
+            num_pos,
+            w_pos,
+            loss,
+            anchor_labels,
+            cand_labels,
+        )
         ctx.temperature = temperature
         ctx.num_classes = None if log_w is None else log_w.shape[1]
         ctx.mark_non_differentiable(num_pos)
@@ -86,12 +97,23 @@ class _ContrastiveCore(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad, _):
-        (anchor_z, cand_z, exp, sum_exp, positive, num_pos, w_pos, loss, anchor_labels,
-         cand_labels) = ctx.saved_tensors
+        (
+            anchor_z,
+            cand_z,
+            exp,
+            sum_exp,
+            positive,
+            num_pos,
+            w_pos,
+            loss,
+            anchor_labels,
+            cand_labels,
+        ) = ctx.saved_tensors
         upstream = torch.where(num_pos > 0, grad, torch.zeros_like(grad))
         grad = upstream * w_pos
-        denom_scale = torch.where(sum_exp > 0, grad / sum_exp.clamp(min=1e-30),
-                                  torch.zeros_like(grad))
+        denom_scale = torch.where(
+            sum_exp > 0, grad / sum_exp.clamp(min=1e-30), torch.zeros_like(grad)
+        )
         g = exp * denom_scale[:, None]  # g_i * w_iy * softmax
         grad_log_w = None
         if ctx.num_classes is not None and ctx.needs_input_grad[2]:
@@ -145,8 +167,16 @@ def per_anchor_contrastive_loss(
         present = self_index >= 0
         self_rows = torch.arange(num_anchors, device=device)[present]
         self_cols = self_index[present]
-    loss, num_pos = _ContrastiveCore.apply(anchor_z, cand_z, anchor_log_w, anchor_labels,
-                                           cand_labels, self_rows, self_cols, temperature)
+    loss, num_pos = _ContrastiveCore.apply(
+        anchor_z,
+        cand_z,
+        anchor_log_w,
+        anchor_labels,
+        cand_labels,
+        self_rows,
+        self_cols,
+        temperature,
+    )
     return loss, num_pos > 0
 
 

@@ -64,7 +64,9 @@ class ContrastiveMemory(nn.Module):
         if memory_size < 0:
             raise ValueError(f"memory_size must be >= 0, got {memory_size}")
         if not isinstance(loss, ContrastiveLoss):
-            raise TypeError("loss must be a ContrastiveLoss (LabelAwareContrastiveLoss, SupConLoss)")
+            raise TypeError(
+                "loss must be a ContrastiveLoss (LabelAwareContrastiveLoss, SupConLoss)"
+            )
         self.loss = loss
         self.memory_size = int(memory_size)
         self.start_step = start_step
@@ -118,7 +120,9 @@ class ContrastiveMemory(nn.Module):
     @torch.no_grad()
     def _enqueue(self, z: torch.Tensor, labels: torch.Tensor) -> None:
         size = self.memory_size
-        if int(self.fill) == 0 and (self.queue.shape[1] != z.shape[1] or self.queue.dtype != z.dtype):
+        if int(self.fill) == 0 and (
+            self.queue.shape[1] != z.shape[1] or self.queue.dtype != z.dtype
+        ):
             self.queue = z.new_zeros(size, z.shape[1])  # lazy allocation on first use
         elif self.queue.shape[1] != z.shape[1]:
             raise ValueError(f"feature width changed from {self.queue.shape[1]} to {z.shape[1]}")

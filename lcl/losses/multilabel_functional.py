@@ -109,9 +109,7 @@ def positive_mass(
     raise ValueError(f"positives must be one of {POSITIVES}, got {positives!r}")
 
 
-def log_label_weights(
-    anchor_log_p: torch.Tensor, cand_y: torch.Tensor
-) -> torch.Tensor:
+def log_label_weights(anchor_log_p: torch.Tensor, cand_y: torch.Tensor) -> torch.Tensor:
     """(A, M) ``log W_ia = log(sum_c Y_ac p_ic / sum_c Y_ac)`` from (A, C) ``log p``.
 
     Computed as ``m_i + log(sum_c Y_ac exp(log p_ic - m_i)) - log |y_a|`` with
@@ -136,8 +134,7 @@ class _MultiLabelCore(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, anchor_z, cand_z, log_w, mass, cand_bias, self_rows, self_cols,
-                temperature):
+    def forward(ctx, anchor_z, cand_z, log_w, mass, cand_bias, self_rows, self_cols, temperature):
         sim = torch.mm(anchor_z, cand_z.T).mul_(1.0 / temperature)
         v = mass if log_w is None else mass * log_w.exp()
         c = v.sum(dim=1)
@@ -154,8 +151,9 @@ class _MultiLabelCore(torch.autograd.Function):
         # T = V * (log D - s); V is 0 off the positives, and s, log D are finite.
         term.neg_().addcmul_(v, log_denom[:, None].expand_as(v))
         loss = term.sum(dim=1)
-        ctx.save_for_backward(anchor_z, cand_z, exp, sum_exp, v, c,
-                              term if log_w is not None else None)
+        ctx.save_for_backward(
+            anchor_z, cand_z, exp, sum_exp, v, c, term if log_w is not None else None
+        )
         ctx.temperature = temperature
         ctx.has_w = log_w is not None
         return loss
@@ -164,8 +162,9 @@ class _MultiLabelCore(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         anchor_z, cand_z, exp, sum_exp, v, c, term = ctx.saved_tensors
-        scale = torch.where(sum_exp > 0, grad * c / sum_exp.clamp(min=1e-30),
-                            torch.zeros_like(grad))
+        scale = torch.where(
+            sum_exp > 0, grad * c / sum_exp.clamp(min=1e-30), torch.zeros_like(grad)
+        )
         g = exp * scale[:, None]  # not in place: gradcheck reuses the saved tensors
         grad_log_w = None
         if ctx.has_w and ctx.needs_input_grad[2]:
@@ -214,8 +213,7 @@ def per_anchor_multilabel_loss(
     log_w = None if anchor_log_p is None else log_label_weights(anchor_log_p, cand_y)
     no_label = cand_y.sum(dim=1) == 0
     cand_bias = torch.zeros_like(cand_z[:, 0]).masked_fill_(no_label, float("-inf"))
-    loss = _MultiLabelCore.apply(anchor_z, cand_z, log_w, mass, cand_bias, rows, cols,
-                                 temperature)
+    loss = _MultiLabelCore.apply(anchor_z, cand_z, log_w, mass, cand_bias, rows, cols, temperature)
     return loss, count
 
 

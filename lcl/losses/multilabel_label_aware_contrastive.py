@@ -111,8 +111,7 @@ class MultiLabelLabelAwareContrastiveLoss(nn.Module):
             raise ValueError(f"positives must be one of {POSITIVES}, got {positives!r}")
         if weight_activation not in WEIGHT_ACTIVATIONS:
             raise ValueError(
-                f"weight_activation must be one of {WEIGHT_ACTIVATIONS}, "
-                f"got {weight_activation!r}"
+                f"weight_activation must be one of {WEIGHT_ACTIVATIONS}, got {weight_activation!r}"
             )
         self.temperature = float(temperature)
         self.positives = positives
@@ -125,8 +124,7 @@ class MultiLabelLabelAwareContrastiveLoss(nn.Module):
     ) -> torch.Tensor:
         return self._loss_and_batch(features, labels, weight_logits)[0]
 
-    def _loss_and_batch(self, features, labels, weight_logits, memory_z=None,
-                        memory_labels=None):
+    def _loss_and_batch(self, features, labels, weight_logits, memory_z=None, memory_labels=None):
         # Memory hook as the single-label losses': also returns the detached (gathered)
         # batch; memory_labels are multi-hot.
         if weight_logits is None:

@@ -87,8 +87,9 @@ class MultiLabelSupConLoss(nn.Module):
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self._loss_and_batch(features, labels)[0]
 
-    def _loss_and_batch(self, features, labels, weight_logits=None, memory_z=None,
-                        memory_labels=None):
+    def _loss_and_batch(
+        self, features, labels, weight_logits=None, memory_z=None, memory_labels=None
+    ):
         # Memory hook as the single-label losses': also returns the detached (gathered)
         # batch; memory_labels are multi-hot.
         if weight_logits is not None:
