@@ -80,7 +80,15 @@ RUN_FILES = (
 FINISHED_FILES = (METRICS, CONFIG, PREDICTIONS, CONFUSABILITY, EMBEDDINGS, MODEL)
 # configuration fields that do not change a run's results: a run may resume under other values
 IGNORED_FIELDS = frozenset(
-    {"output_dir", "overwrite", "keep_checkpoints", "logging_steps", "eval_batch_size", "preset"}
+    {
+        "output_dir",
+        "overwrite",
+        "keep_checkpoints",
+        "logging_steps",
+        "eval_batch_size",
+        "preset",
+        "report_to",
+    }
 )
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 _WEIGHTS = (

@@ -35,6 +35,7 @@ POOLINGS = ("auto", "cls", "mean")
 HEADS = ("native", "pooled")
 HEAD_INITS = ("random", "probe")
 VIEWS = ("synonym", "dropout")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 class ConfigError(LCLError, ValueError):
@@ -260,6 +261,21 @@ class TrainConfig:
         default=False, metadata={"help": "keep the Trainer checkpoints after a finished run"}
     )
     logging_steps: int = field(default=10, metadata={"help": "log loss parts every N steps"})
+    report_to: str = field(
+        default="tensorboard",
+        metadata={
+            "help": "where the training logs go: tensorboard (into the run folder), none, or a "
+            "comma-separated list of the Trainer's integrations (wandb, mlflow, comet_ml, ...), "
+            "each when installed; the loss parts go to all of them"
+        },
+    )
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = field(
+        default="auto",
+        metadata={
+            "help": "mixed precision of training: auto (bf16 on a GPU that supports it, else "
+            "fp32), fp32, bf16 or fp16 (GPU only); the losses compute in float32 throughout"
+        },
+    )
 
     def __post_init__(self) -> None:
         hints = _type_hints()
@@ -322,6 +338,12 @@ class TrainConfig:
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"--warmup-ratio must lie in [0, 1), not {self.warmup_ratio}")
         choice("views", VIEWS)
+        choice("precision", PRECISIONS)
+        reporters = [r.strip() for r in str(self.report_to).split(",") if r.strip()]
+        if not reporters or ("none" in reporters and len(reporters) > 1):
+            raise ConfigError(
+                f"--report-to must be none or a list of integrations, not {self.report_to!r}"
+            )
         if not self.temperature > 0:
             raise ConfigError(f"--temperature must be positive, not {self.temperature}")
         if not 0.0 <= self.lam <= 1.0:

@@ -95,12 +95,16 @@ def test_disk_split_aliases_and_unlabelled_test_split(tmp_path):
     assert len(ds["test"]) == 4 and len(ds["train"]) == 36  # unlabelled test: carved from train
 
 
-def test_disk_integer_labels_kept(tmp_path):
+def test_disk_integer_labels_are_names_unless_0_to_c_minus_1(tmp_path):
     data = {"text": [f"t{i}" for i in range(30)], "label": [(i % 3) * 2 for i in range(30)]}
     datasets.Dataset.from_dict(data).save_to_disk(tmp_path / "ints")
     ds = load_dataset(f"disk:{tmp_path / 'ints'}")
-    assert names_of(ds["train"]) == ["0", "1", "2", "3", "4"]
-    assert set(ds["train"]["label"]) == {0, 2, 4}
+    assert names_of(ds["train"]) == ["0", "2", "4"]  # not 0..C-1: the integers are names
+    assert set(ds["train"]["label"]) == {0, 1, 2}
+    data["label"] = [i % 3 for i in range(30)]
+    datasets.Dataset.from_dict(data).save_to_disk(tmp_path / "indices")
+    ds = load_dataset(f"disk:{tmp_path / 'indices'}")
+    assert names_of(ds["train"]) == ["0", "1", "2"]  # exactly 0..C-1: class indices
 
 
 @pytest.mark.parametrize(

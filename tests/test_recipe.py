@@ -302,3 +302,24 @@ def test_evaluations_per_epoch_set_the_evaluation_and_checkpoint_interval(tmp_pa
     assert args.eval_steps == args.save_steps == pytest.approx(1 / 8)
     args = _training_arguments(TrainConfig(preset="paper"), tmp_path)
     assert args.eval_strategy == "epoch" and args.save_strategy == "epoch"
+
+
+def test_precision_and_report_to_reach_the_trainer(tmp_path):
+    from lcl.trainer import _training_arguments, reporters, resolve_precision
+
+    args = _training_arguments(
+        TrainConfig(precision="bf16", report_to="tensorboard,mlflow"), tmp_path
+    )
+    assert args.bf16 and not args.fp16
+    assert args.report_to == ["mlflow"]  # TensorBoard is attached by hand, into the run folder
+    args = _training_arguments(TrainConfig(report_to="none"), tmp_path)
+    assert args.report_to in ("none", [], ["none"]) and not args.bf16
+    assert reporters(TrainConfig(report_to="none")) == []
+    if not torch.cuda.is_available():
+        assert resolve_precision("auto") == "fp32"
+        with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
+            resolve_precision("fp16")
+    with pytest.raises(ConfigError, match="--precision"):
+        TrainConfig(precision="fp8")
+    with pytest.raises(ConfigError, match="--report-to"):
+        TrainConfig(report_to="none,wandb")
