@@ -17,6 +17,25 @@ from lcl.modeling import load_classifier, load_tokenizer
 from lcl.pooled_model import contrastive_feature
 
 
+def length_sorted_batches(
+    tokenizer, texts: list[str], batch_size: int, max_length: int, progress: str | None = None
+):
+    """``(indices, tokenised batch)`` over ``texts`` sorted by length, so each batch pads
+    little; write results at ``indices`` to get them back in input order."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    starts = range(0, len(texts), batch_size)
+    for start in tqdm(starts, desc=progress, disable=progress is None, leave=False):
+        idx = order[start : start + batch_size]
+        enc = tokenizer(
+            [texts[i] for i in idx],
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+        )
+        yield idx, enc
+
+
 @torch.no_grad()
 def run_classifier(
     model,
@@ -33,19 +52,10 @@ def run_classifier(
     """
     model.eval()
     device = next(model.parameters()).device
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     probs = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
     feats = None
-    starts = range(0, len(texts), batch_size)
-    for start in tqdm(starts, desc=progress, disable=progress is None, leave=False):
-        idx = order[start : start + batch_size]
-        enc = tokenizer(
-            [texts[i] for i in idx],
-            padding=True,
-            truncation=True,
-            max_length=max_length,
-            return_tensors="pt",
-        ).to(device)
+    for idx, enc in length_sorted_batches(tokenizer, texts, batch_size, max_length, progress):
+        enc = enc.to(device)
         out = model(**enc, output_hidden_states=pooling is not None)
         probs[idx] = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
         if pooling is not None:

@@ -80,9 +80,9 @@ def encode(
     cache: bool = True,
 ) -> np.ndarray:
     """L2-normalised pooled features (N, H) of a frozen encoder, cached on disk."""
-    from tqdm.auto import tqdm
     from transformers import AutoModel
 
+    from lcl.inference import length_sorted_batches
     from lcl.io import atomic_save_npy
     from lcl.modeling import _load, load_tokenizer, resolve_model_name
     from lcl.pooled_model import contrastive_feature
@@ -103,19 +103,8 @@ def encode(
         return np.load(path)
     tokenizer = load_tokenizer(model_name)
     encoder = _load(AutoModel, model_name, dtype=torch.float32).eval()
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     feats = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
-    for start in tqdm(
-        range(0, len(texts), batch_size), desc=progress, disable=progress is None, leave=False
-    ):
-        idx = order[start : start + batch_size]
-        enc = tokenizer(
-            [texts[i] for i in idx],
-            padding=True,
-            truncation=True,
-            max_length=max_length,
-            return_tensors="pt",
-        )
+    for idx, enc in length_sorted_batches(tokenizer, texts, batch_size, max_length, progress):
         hidden = encoder(**enc).last_hidden_state
         feats[idx] = contrastive_feature(hidden, enc["attention_mask"], pooling).numpy()
     if cache:
