@@ -26,6 +26,7 @@ from lcl.data import add_views, load_dataset
 from lcl.inference import run_classifier
 from lcl.metrics import classification_metrics, trainer_metrics
 from lcl.modeling import LCLModel, load_tokenizer, save_classifier
+from lcl.objectives import TRAINED_LOSSES
 from lcl.run_dir import (
     RUN_FILES,  # noqa: F401  (kept importable from here)
     CheckpointWriteError,
@@ -317,7 +318,7 @@ def train(config: TrainConfig) -> TrainResult:
     The run folder is claimed first (:func:`lcl.run_dir.start_run`: lock, resume rules,
     ``--overwrite`` moving the old run aside until data and model are loaded)."""
     config.validate()
-    if config.loss == "probe":
+    if config.loss not in TRAINED_LOSSES:  # the probe trains nothing
         from lcl.probe import run_probe
 
         return run_probe(config)

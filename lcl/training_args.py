@@ -34,7 +34,7 @@ WEIGHTINGS = ("network", "self")
 POOLINGS = ("auto", "cls", "mean")
 HEADS = ("native", "pooled")
 HEAD_INITS = ("random", "probe")
-VIEWS = ("synonym", "dropout")
+VIEWS = ("synonym", "dropout")  # the one list of view methods (lcl.data.augment uses it)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -133,7 +133,7 @@ class TrainConfig:
         default=None,
         metadata={"help": "use the first N validation and test texts after a seeded shuffle"},
     )
-    views: Literal["synonym", "dropout"] = field(
+    views: Literal[VIEWS] = field(
         default=FROM_PRESET,
         metadata={
             "help": "second view of each text: WordNet synonym replacement (paper) or the same text "

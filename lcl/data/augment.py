@@ -34,12 +34,13 @@ from pathlib import Path
 import datasets
 
 from lcl.io import atomic_write_text
+from lcl.training_args import VIEWS
 
 from .wordnet import Lexicon, WordNetNotFoundError, find_wordnet_dir, load_lexicon
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("synonym", "dropout")
+METHODS = VIEWS  # the configuration's list: one place names the view methods
 SYNONYM_PARAMS = {"aug_p": 0.3, "aug_min": 1, "aug_max": 10}
 _FORMAT = 2  # bump when the algorithm changes, so old cache files are not reused
 LEXICON_ID = "wordnet-3.0"  # the loader reads WordNet 3.0's database files
