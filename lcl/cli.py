@@ -199,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="an output folder of lcl train")
 
+    p = sub.add_parser("compare", help="paired test of two runs on the same test texts")
+    p.add_argument("run_a", metavar="RUN_A", help="a finished run (the reference)")
+    p.add_argument("run_b", metavar="RUN_B", help="a finished run on the same test set")
+
     sub.add_parser("datasets", help="list the built-in datasets and the other kinds of --dataset")
     return parser
 
@@ -352,6 +356,23 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from lcl.compare import compare_runs, run_correct, standard_error
+
+    result = compare_runs(args.run_a, args.run_b)
+    for name in (args.run_a, args.run_b):
+        correct = run_correct(name)[1]
+        acc = sum(correct) / len(correct)
+        print(
+            f"{name}: test accuracy {100 * acc:.1f} (± {100 * standard_error(acc, len(correct)):.1f})"
+        )
+    print(
+        f"only {args.run_a} right: {result.only_a} texts; only {args.run_b} right: "
+        f"{result.only_b}; exact McNemar p = {result.p:.3g} over {result.n} test texts"
+    )
+    return 0
+
+
 def _cmd_datasets(args: argparse.Namespace) -> int:
     from lcl.data import DATASETS
 
@@ -387,6 +408,7 @@ COMMANDS = {
     "card": _cmd_card,
     "push": _cmd_push,
     "clean": _cmd_clean,
+    "compare": _cmd_compare,
 }
 
 

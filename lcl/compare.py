@@ -51,19 +51,36 @@ def mcnemar(correct_a, correct_b) -> McNemar:
     )
 
 
-def run_correct(run_dir: str | Path) -> tuple[list[str], list[bool]]:
-    """(test texts, right or wrong) of a finished run, from ``predictions.jsonl``."""
+def run_correct(run_dir: str | Path) -> tuple[list[str] | None, list[bool], dict]:
+    """(test texts or None, right or wrong per test text, metrics) of a finished run: from
+    ``predictions.jsonl`` where it is kept, else from ``metrics.json``'s ``test_correct``."""
+    from lcl.run_dir import RunDir
+
+    run = RunDir(run_dir)
+    metrics = run.read_metrics()
     path = Path(run_dir) / "predictions.jsonl"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: McNemar needs the runs' test predictions")
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-    return [r["text"] for r in rows], [r["label"] == r["pred"] for r in rows]
+    if path.exists():
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+        return [r["text"] for r in rows], [r["label"] == r["pred"] for r in rows], metrics
+    if "test_correct" in metrics:
+        return None, [c == "1" for c in metrics["test_correct"]], metrics
+    raise FileNotFoundError(
+        f"{run_dir}: neither predictions.jsonl nor test_correct in metrics.json "
+        "(a run older than the paired tests): McNemar needs the per-text results"
+    )
 
 
 def compare_runs(run_a: str | Path, run_b: str | Path) -> McNemar:
-    texts_a, correct_a = run_correct(run_a)
-    texts_b, correct_b = run_correct(run_b)
-    if texts_a != texts_b:
+    """McNemar of two finished runs on the same test texts."""
+    texts_a, correct_a, metrics_a = run_correct(run_a)
+    texts_b, correct_b, metrics_b = run_correct(run_b)
+    same = (
+        texts_a == texts_b
+        if texts_a is not None and texts_b is not None
+        else metrics_a.get("dataset") == metrics_b.get("dataset")
+        and len(correct_a) == len(correct_b)
+    )
+    if not same:
         raise ValueError(f"{run_a} and {run_b} were tested on different texts")
     return mcnemar(correct_a, correct_b)
 

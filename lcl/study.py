@@ -264,7 +264,30 @@ def results_markdown(study: Study, rows: list[dict[str, Any]]) -> str:
                 str(len(rs)),
             ]
         lines.append(f"| {d} | " + " | ".join(cells) + " |")
+    lines += paired_lines(variants, rows)
     return "\n".join(lines) + "\n"
+
+
+def paired_lines(variants: list[str], rows: list[dict[str, Any]]) -> list[str]:
+    """Each variant against the reference (``ce`` if the study has it, else the first variant):
+    test accuracy differences paired by dataset and seed, with the exact sign test."""
+    from lcl.compare import paired_rows, sign_test
+
+    reference = "ce" if "ce" in variants else variants[0]
+    out = []
+    for v in variants:
+        pairs = paired_rows(rows, reference, v)
+        if v == reference or not pairs:
+            continue
+        s = sign_test([(float(a["accuracy"]), float(b["accuracy"])) for a, b in pairs])
+        out.append(
+            f"- {v} − {reference}: {100 * s.mean_difference:+.1f} accuracy points over "
+            f"{len(pairs)} dataset-seed pairs, higher in {s.wins}, lower in {s.losses}, "
+            f"level in {s.ties} (sign test p = {s.p:.2g})"
+        )
+    if out:
+        out = ["", f"Paired against {reference} (same dataset and seed):", "", *out]
+    return out
 
 
 def write_results(study: Study) -> None:

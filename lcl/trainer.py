@@ -555,6 +555,10 @@ def write_run_files(
         "train_runtime_seconds": extra.pop("train_runtime_seconds", None),
         "validation": classification_metrics(val_gold, val_probs, label_names),
         "test": classification_metrics(test_gold, test_probs, label_names),
+        # one character per test text, in file order: paired (McNemar) tests need no predictions
+        "test_correct": "".join(
+            "1" if int(p.argmax()) == int(g) else "0" for p, g in zip(test_probs, test_gold)
+        ),
         **extra,
     }
     run.write_metrics(metrics)  # last: the run is finished

@@ -6,6 +6,7 @@ import math
 import pytest
 
 from lcl.compare import compare_runs, mcnemar, paired_rows, sign_test, standard_error
+from lcl.errors import LCLError
 
 
 def test_mcnemar_counts_discordant_texts_and_gives_the_exact_p():
@@ -34,20 +35,62 @@ def test_standard_error_of_a_test_accuracy():
     assert standard_error(0.5, 300) == pytest.approx(0.0289, abs=1e-4)
 
 
-def test_compare_runs_reads_predictions(tmp_path):
-    def run(name, preds):
-        d = tmp_path / name
-        d.mkdir()
-        rows = [{"text": f"t{i}", "label": "x", "pred": p} for i, p in enumerate(preds)]
+def _run(root, name, preds, keep_predictions=True, dataset="x"):
+    d = root / name
+    d.mkdir()
+    rows = [{"text": f"t{i}", "label": "x", "pred": p} for i, p in enumerate(preds)]
+    if keep_predictions:
         (d / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        return d
+    correct = "".join("1" if r["pred"] == r["label"] else "0" for r in rows)
+    (d / "metrics.json").write_text(json.dumps({"dataset": dataset, "test_correct": correct}))
+    return d
 
-    a = run("a", ["x", "y", "x", "y"])
-    b = run("b", ["x", "x", "x", "x"])
+
+def test_compare_runs_reads_predictions_or_the_metrics(tmp_path):
+    a = _run(tmp_path, "a", ["x", "y", "x", "y"])
+    b = _run(tmp_path, "b", ["x", "x", "x", "x"])
     m = compare_runs(a, b)
     assert (m.only_a, m.only_b) == (0, 2)
-    with pytest.raises(FileNotFoundError):
+    c = _run(tmp_path, "c", ["x", "x", "x", "x"], keep_predictions=False)  # committed study cell
+    assert (compare_runs(a, c).only_a, compare_runs(a, c).only_b) == (0, 2)
+    other = _run(tmp_path, "other", ["x", "x", "x"], keep_predictions=False, dataset="y")
+    with pytest.raises(ValueError, match="different texts"):
+        compare_runs(c, other)
+    with pytest.raises(LCLError):
         compare_runs(a, tmp_path / "missing")
+
+
+def test_compare_cli(tmp_path, capsys):
+    from lcl.cli import main
+
+    a = _run(tmp_path, "a", ["x", "y", "x", "y"])
+    b = _run(tmp_path, "b", ["x", "x", "x", "x"])
+    assert main(["compare", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy 50.0" in out and "test accuracy 100.0" in out
+    assert "right: 0 texts" in out and "McNemar p = 0.5" in out
+
+
+def test_study_results_pair_each_variant_with_ce():
+    from lcl.study import paired_lines
+
+    rows = [
+        {"dataset": d, "seed": s, "variant": v, "accuracy": acc}
+        for d, s, v, acc in [
+            ("x", 0, "ce", 0.5),
+            ("x", 0, "lcl", 0.6),
+            ("x", 1, "ce", 0.4),
+            ("x", 1, "lcl", 0.45),
+            ("y", 0, "ce", 0.7),
+            ("y", 0, "lcl", 0.7),
+        ]
+    ]
+    lines = paired_lines(["probe", "ce", "lcl"], rows)
+    assert lines[1] == "Paired against ce (same dataset and seed):"
+    assert lines[3].startswith(
+        "- lcl − ce: +5.0 accuracy points over 3 dataset-seed pairs, "
+        "higher in 2, lower in 0, level in 1"
+    )
 
 
 def test_paired_rows_match_dataset_and_seed():

@@ -33,6 +33,9 @@ def test_train_writes_every_output(trained_run):
     results = card.data.eval_results
     accuracy = next(r.metric_value for r in results if r.metric_type == "accuracy")
     assert accuracy == metrics["test"]["accuracy"]
+    correct = metrics["test_correct"]  # one 0/1 per test text: paired tests from metrics.json
+    assert len(correct) == metrics["test"]["num_examples"]
+    assert correct.count("1") / len(correct) == pytest.approx(metrics["test"]["accuracy"])
     assert list((run / "tensorboard").iterdir())
     names = metrics["label_names"]
     assert len(names) == 7 and "guilt" in names
