@@ -81,6 +81,29 @@ class LCLTrainer(Trainer):
         self._part_sums: dict[str, torch.Tensor] = {}
         self._part_count = 0
 
+    def _get_train_sampler(self, train_dataset=None):
+        """Shuffled batches, or m-per-class batches with ``samples_per_class``."""
+        config: TrainConfig = self.model.train_config
+        m = config.samples_per_class
+        if not m:
+            return super()._get_train_sampler(train_dataset)
+        from pytorch_metric_learning.samplers import MPerClassSampler
+
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        labels = list(dataset["label"])
+        if self.args.world_size > 1:
+            raise ConfigError("--samples-per-class works in one process only (not under torchrun)")
+        if m * len(set(labels)) < config.batch_size:
+            raise ConfigError(
+                f"--samples-per-class {m}: {len(set(labels))} classes x {m} texts cannot fill a "
+                f"batch of {config.batch_size}; raise it or lower --batch-size"
+            )
+        # one "epoch" draws as many texts as the training set holds (np.random: seeded by the
+        # Trainer's set_seed, so a run is reproducible; a resumed run draws anew)
+        return MPerClassSampler(
+            labels, m, batch_size=config.batch_size, length_before_new_iter=len(labels)
+        )
+
     def create_optimizer(self, model=None):
         """AdamW as the Trainer builds it, with the heads at ``head_learning_rate`` if set."""
         config: TrainConfig = self.model.train_config

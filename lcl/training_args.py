@@ -222,6 +222,14 @@ class TrainConfig:
     batch_size: int = field(
         default=FROM_PRESET, metadata={"help": "texts per batch (each brings its view)"}
     )
+    samples_per_class: int | None = field(
+        default=None,
+        metadata={
+            "help": "m-per-class batches: each batch holds batch-size/m classes with m texts "
+            "each (pytorch-metric-learning's MPerClassSampler), so most anchors have positives "
+            "besides their own view; m must divide --batch-size (none: shuffled batches)"
+        },
+    )
     eval_batch_size: int = field(default=64, metadata={"help": "texts per evaluation batch"})
     learning_rate: float = field(default=FROM_PRESET, metadata={"help": "AdamW learning rate"})
     head_learning_rate: float | None = field(
@@ -339,6 +347,13 @@ class TrainConfig:
             raise ConfigError(f"--warmup-ratio must lie in [0, 1), not {self.warmup_ratio}")
         choice("views", VIEWS)
         choice("precision", PRECISIONS)
+        if self.samples_per_class is not None and (
+            self.samples_per_class < 1 or self.batch_size % self.samples_per_class
+        ):
+            raise ConfigError(
+                f"--samples-per-class must be a positive divisor of --batch-size "
+                f"({self.batch_size}), not {self.samples_per_class}"
+            )
         reporters = [r.strip() for r in str(self.report_to).split(",") if r.strip()]
         if not reporters or ("none" in reporters and len(reporters) > 1):
             raise ConfigError(

@@ -323,3 +323,32 @@ def test_precision_and_report_to_reach_the_trainer(tmp_path):
         TrainConfig(precision="fp8")
     with pytest.raises(ConfigError, match="--report-to"):
         TrainConfig(report_to="none,wandb")
+
+
+def test_samples_per_class_batches_hold_m_texts_of_each_class(tmp_path):
+    import datasets
+    from transformers import TrainingArguments
+
+    from lcl.trainer import LCLTrainer
+
+    with pytest.raises(ConfigError, match="divisor of --batch-size"):
+        TrainConfig(batch_size=10, samples_per_class=3)
+    labels = [c for c in range(6) for _ in range(7)]
+    train = datasets.Dataset.from_dict(
+        {"text": [f"t{i}" for i in range(len(labels))], "label": labels}
+    )
+    config = TrainConfig(loss="ce", batch_size=10, samples_per_class=2)
+    model = LCLModel.from_config(config, [str(c) for c in range(6)])
+    args = TrainingArguments(
+        output_dir=str(tmp_path), report_to="none", per_device_train_batch_size=10
+    )
+    trainer = LCLTrainer(model=model, args=args, train_dataset=train)
+    order = list(trainer._get_train_sampler())
+    assert len(order) == len(labels) - len(labels) % 10
+    for start in range(0, len(order), 10):
+        counts = np.bincount([labels[i] for i in order[start : start + 10]], minlength=6)
+        assert sorted(c for c in counts if c) == [2] * 5  # 5 classes, 2 texts each
+    few = TrainConfig(loss="ce", batch_size=10, samples_per_class=1)
+    trainer.model.train_config = few
+    with pytest.raises(ConfigError, match="cannot fill a batch"):
+        trainer._get_train_sampler()
