@@ -54,7 +54,7 @@ def mcnemar(correct_a, correct_b) -> McNemar:
 def run_correct(run_dir: str | Path) -> tuple[list[str] | None, list[bool], dict]:
     """(test texts or None, right or wrong per test text, metrics) of a finished run: from
     ``predictions.jsonl`` where it is kept, else from ``metrics.json``'s ``test_correct``."""
-    from lcl.run_dir import RunDir
+    from lcl.run_dir import RunDir, RunFolderError
 
     run = RunDir(run_dir)
     metrics = run.read_metrics()
@@ -64,7 +64,7 @@ def run_correct(run_dir: str | Path) -> tuple[list[str] | None, list[bool], dict
         return [r["text"] for r in rows], [r["label"] == r["pred"] for r in rows], metrics
     if "test_correct" in metrics:
         return None, [c == "1" for c in metrics["test_correct"]], metrics
-    raise FileNotFoundError(
+    raise RunFolderError(
         f"{run_dir}: neither predictions.jsonl nor test_correct in metrics.json "
         "(a run older than the paired tests): McNemar needs the per-text results"
     )
