@@ -356,16 +356,23 @@ def predict(
 ) -> list[dict]:
     """:func:`lcl.inference.predict` for an exported folder, without importing torch."""
     clf = model_dir if isinstance(model_dir, OnnxClassifier) else OnnxClassifier(model_dir)
-    probs = clf.predict_proba(texts, batch_size or BATCH_SIZE)
+    return prediction_rows(
+        texts, clf.predict_proba(texts, batch_size or BATCH_SIZE), clf.label_names
+    )
+
+
+def prediction_rows(texts: list[str], probs, label_names: list[str]) -> list[dict]:
+    """One ``{"text", "label", "score", "probs"}`` per text (shared by the PyTorch and the
+    ONNX ``predict``; here because this module imports neither torch nor transformers)."""
     rows = []
     for text, p in zip(texts, probs):
         best = int(p.argmax())
         rows.append(
             {
                 "text": text,
-                "label": clf.label_names[best],
+                "label": label_names[best],
                 "score": float(p[best]),
-                "probs": {n: float(v) for n, v in zip(clf.label_names, p)},
+                "probs": {n: float(v) for n, v in zip(label_names, p)},
             }
         )
     return rows

@@ -97,19 +97,10 @@ def predict(model, texts: list[str], batch_size: int | None = None) -> list[dict
     """One ``{"text", "label", "score", "probs"}`` per text, in order; ``model`` is a model
     folder, an exported ONNX folder or a loaded classifier (batches: 64, 16 for ONNX)."""
     clf = model if hasattr(model, "predict_proba") else open_classifier(model)
+    from lcl.export import prediction_rows
+
     probs = clf.predict_proba(texts, batch_size or getattr(clf, "default_batch_size", 64))
-    rows = []
-    for text, p in zip(texts, probs):
-        best = int(p.argmax())
-        rows.append(
-            {
-                "text": text,
-                "label": clf.label_names[best],
-                "score": float(p[best]),
-                "probs": {n: float(v) for n, v in zip(clf.label_names, p)},
-            }
-        )
-    return rows
+    return prediction_rows(texts, probs, clf.label_names)
 
 
 class LabelMismatchError(LCLError, ValueError):
