@@ -412,18 +412,12 @@ class RunDir:
 
     def read_config(self) -> dict[str, Any]:
         """``config.yaml`` as a mapping (raw values, as saved)."""
-        import yaml
+        from lcl.training_args import ConfigError, read_yaml_mapping
 
-        path = self.path / CONFIG
         try:
-            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise RunFolderError(f"{path}: no such file") from None
-        except (yaml.YAMLError, UnicodeDecodeError) as err:
-            raise RunFolderError(f"{path}: not valid YAML ({err})") from None
-        if not isinstance(values, dict):
-            raise RunFolderError(f"{path}: not a mapping of option: value")
-        return {str(k).replace("-", "_"): v for k, v in values.items()}
+            return read_yaml_mapping(self.path / CONFIG)
+        except ConfigError as err:  # the same reader as --config; a run folder's error here
+            raise RunFolderError(str(err)) from None
 
     # checkpoints
     def checkpoints(self) -> list[Path]:
