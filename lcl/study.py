@@ -16,7 +16,10 @@ Each cell runs in ``OUTPUT_DIR/<dataset>/<variant>/seed<k>``, or where the varia
 the cells they have in common instead of training them twice. A cell whose ``metrics.json``
 exists is finished and skipped; a killed cell resumes from its last checkpoint. Cells run seed
 by seed, so a study stopped early still covers every dataset and variant. After every cell
-``results.csv`` and ``results.md`` (mean (std) per dataset and variant) are rewritten.
+``results.csv`` and ``results.md`` (mean (std) per dataset and variant) are rewritten. Each row
+names the encoder its run used (``model``, from the run's ``config.yaml``); when a study's
+finished cells used more than one (e.g. cells finished on a GPU with another encoder),
+``results.md`` has one table per encoder, and the paired tests stay within one.
 """
 
 from __future__ import annotations
@@ -32,13 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from lcl.io import atomic_write_text
-from lcl.run_dir import RunDir, format_bytes
-from lcl.training_args import ConfigError, TrainConfig, read_yaml_mapping
+from lcl.run_dir import RunDir, RunFolderError, format_bytes
+from lcl.training_args import ConfigError, TrainConfig, encoder_name, read_yaml_mapping
 
 RESULT_COLUMNS = [
     "dataset",
     "variant",
     "seed",
+    "model",
     "loss",
     "weighting",
     "detach_weights",
@@ -200,6 +204,16 @@ def run_study(
     return study
 
 
+def _encoder(cell: Cell) -> str:
+    """The encoder the cell's run used: its own ``config.yaml`` (a finished cell is skipped, so
+    the study file may name another encoder since), else the study's."""
+    try:
+        model = cell.run.read_config().get("model") or cell.config.model
+    except RunFolderError:
+        model = cell.config.model
+    return encoder_name(str(model))
+
+
 def _row(cell: Cell) -> dict[str, Any]:
     m = cell.run.read_metrics()
     history = cell.run.read_history()
@@ -212,6 +226,7 @@ def _row(cell: Cell) -> dict[str, Any]:
         "dataset": cell.dataset,
         "variant": cell.variant,
         "seed": cell.seed,
+        "model": _encoder(cell),
         "loss": c.loss,
         "weighting": c.weighting,
         "detach_weights": c.detach_weights,
@@ -246,11 +261,28 @@ def _mean_std(values: list[float]) -> str:
 
 
 def results_markdown(study: Study, rows: list[dict[str, Any]]) -> str:
+    """The table of datasets x variants, and the paired tests; one of each per encoder when
+    the finished cells used several, so that no table mixes encoders."""
     variants = list(dict.fromkeys(c.variant for c in study.cells))
     datasets = list(dict.fromkeys(c.dataset for c in study.cells))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    head = "Test accuracy / weighted F1 in % as mean (std) over seeds; n = finished seeds"
+    if len(models) <= 1:
+        encoder = f"; encoder: {models[0]}" if models else ""
+        lines = [f"{head}{encoder}.", "", *_table(datasets, variants, rows)]
+        lines += paired_lines(variants, rows)
+        return "\n".join(lines) + "\n"
+    lines = [f"{head}; one table per encoder: {', '.join(models)}."]
+    for model in models:
+        own = [r for r in rows if r["model"] == model]
+        shown = [d for d in datasets if any(r["dataset"] == d for r in own)]
+        lines += ["", f"## Encoder {model}", "", *_table(shown, variants, own)]
+        lines += paired_lines(variants, own)
+    return "\n".join(lines) + "\n"
+
+
+def _table(datasets: list[str], variants: list[str], rows: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "Test accuracy / weighted F1 in % as mean (std) over seeds; n = finished seeds.",
-        "",
         "| dataset | " + " | ".join(f"{v} acc | {v} wF1 | n" for v in variants) + " |",
         "|---|" + "---|---|---|" * len(variants),
     ]
@@ -264,8 +296,7 @@ def results_markdown(study: Study, rows: list[dict[str, Any]]) -> str:
                 str(len(rs)),
             ]
         lines.append(f"| {d} | " + " | ".join(cells) + " |")
-    lines += paired_lines(variants, rows)
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def paired_lines(variants: list[str], rows: list[dict[str, Any]]) -> list[str]:

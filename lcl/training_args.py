@@ -22,7 +22,7 @@ import math
 import re
 import typing
 from dataclasses import dataclass, field, fields
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import yaml
@@ -90,12 +90,26 @@ PRESETS: dict[str, dict[str, Any]] = {
 # the measured recipe per encoder alias; encoders not listed get DEFAULT_PRESET
 MODEL_PRESETS = {"minilm": "minilm"}
 DEFAULT_PRESET = "minilm"
+GPU_BUNDLE_DIR = ".gpu"  # scripts/gpu_bundle.sh: the encoder copy is .gpu/encoder-NAME
+
+
+def encoder_name(model: str) -> str:
+    """The encoder a ``model`` value names: the value itself, except for the float16 copy in a
+    GPU bundle (``scripts/gpu_bundle.sh``), ``.gpu/encoder-NAME``, which is ``NAME``; a bundle's
+    ``.gpu/encoder``, named so before the encoder's name was in it, always held ``minilm``."""
+    path = PurePosixPath(str(model))
+    if path.parent.name == GPU_BUNDLE_DIR:
+        if path.name == "encoder":
+            return "minilm"
+        if path.name.startswith("encoder-") and path.name != "encoder-":
+            return path.name.removeprefix("encoder-")
+    return str(model)
 
 
 def resolve_preset(preset: str, model: str) -> str:
     if preset != "auto":
         return preset
-    return MODEL_PRESETS.get(model, DEFAULT_PRESET)
+    return MODEL_PRESETS.get(encoder_name(model), DEFAULT_PRESET)
 
 
 @dataclass

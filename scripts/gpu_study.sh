@@ -3,16 +3,55 @@
 # with the bundle's encoder, several workers at once (each takes every N-th cell), then write
 # results.csv / results.md in RESULTS_DIR. Cells already finished in RESULTS_DIR are skipped, so
 # RESULTS_DIR may be the study's own output_dir to finish a study begun on a CPU.
-#   bash scripts/gpu_study.sh RESULTS_DIR [WORKERS=6] [STUDY=studies/gpu.yaml]
-# On a lent GPU machine that sends back only a few files: carry .gpu, and afterwards pack each
-# finished run's small files (metrics.json, config.yaml, history.json, confusability.json) into
-# one archive to unpack here; models and predictions stay there.
+#   bash scripts/gpu_study.sh [--precision P] RESULTS_DIR [WORKERS=6] [STUDY=studies/gpu.yaml]
+# --precision {auto,fp32,bf16,fp16} becomes the study's base precision (a variant that names its
+# own keeps it). Without it a study that names no precision runs in fp32, as its cells run on a
+# CPU and as the GPU cells of docs/RESULTS.md ran, so that cells finished here and there compare;
+# `auto` there would be bf16 autocast (on a GPU that supports it: H100, H200), whose accuracy
+# studies/gpu-precision.yaml checks. The contrastive losses compute in float32 either way.
+# The bundle is .gpu/ (carried in the same call), or a bundle sent in parts and joined first
+# with scripts/gpu_parts.sh join (see scripts/gpu_bundle.sh).
+# On a lent GPU machine that sends back only a few files: afterwards pack each finished run's
+# small files (metrics.json, config.yaml, history.json, confusability.json) into one archive to
+# unpack here; models and predictions stay there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out="${1:?usage: gpu_study.sh RESULTS_DIR [WORKERS] [STUDY]}"
-workers="${2:-6}"
-study="${3:-studies/gpu.yaml}"
-[ -d .gpu/encoder ] || { echo "gpu_study: no .gpu bundle; run scripts/gpu_bundle.sh first" >&2; exit 2; }
+die() {
+  echo "gpu_study: $*" >&2
+  exit 2
+}
+usage="usage: gpu_study.sh [--precision P] RESULTS_DIR [WORKERS] [STUDY]"
+precision=""
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --precision)
+    [ $# -ge 2 ] || die "--precision needs a value ($usage)"
+    precision="$2"
+    shift 2
+    ;;
+  -*) die "unknown option $1 ($usage)" ;;
+  *) args+=("$1") && shift ;;
+  esac
+done
+[ ${#args[@]} -ge 1 ] && [ ${#args[@]} -le 3 ] || die "$usage"
+case "$precision" in "" | auto | fp32 | bf16 | fp16) ;; *) die "--precision must be auto, fp32, bf16 or fp16, not '$precision'" ;; esac
+out="${args[0]}"
+workers="${args[1]:-6}"
+study="${args[2]:-studies/gpu.yaml}"
+[ -f "$study" ] || die "no study file $study"
+# the bundle's one encoder folder: encoder-NAME (encoder: bundles before the name was in it)
+shopt -s nullglob
+encoders=(.gpu/encoder-*/)
+shopt -u nullglob
+[ ! -d .gpu/encoder ] || encoders+=(.gpu/encoder/)
+if [ ${#encoders[@]} -eq 0 ]; then
+  [ ! -d .gpu.parts ] || die "no .gpu bundle yet: join its parts first (bash scripts/gpu_parts.sh join)"
+  die "no .gpu bundle: make it with scripts/gpu_bundle.sh and carry .gpu (or send .gpu.parts)"
+fi
+[ ${#encoders[@]} -eq 1 ] || die "the .gpu bundle holds ${#encoders[@]} encoders; make it again"
+encoder="${encoders[0]%/}"
+echo "gpu_study: encoder $encoder, precision ${precision:-as the study says, else fp32}"
 py=python3
 if [ -x .venv/bin/python ]; then py=.venv/bin/python; fi
 # a scratch folder of this launch's own, so two launches (two studies) can run side by side
@@ -29,11 +68,14 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" TOKENIZERS_PARALLELISM=false
 mkdir -p "$out"
 # the study as written, but with the bundle's encoder (cells keep their names and places)
 gpu_study="$scratch/$(basename "$study")"
-$py - "$study" "$gpu_study" <<'PY'
+$py - "$study" "$gpu_study" "$encoder" "$precision" <<'PY'
 import sys, yaml
 spec = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
-spec["base"] = {**(spec.get("base") or {}), "model": ".gpu/encoder"}
+spec["base"] = {**(spec.get("base") or {}), "model": sys.argv[3]}
 spec["base"].setdefault("eval_batch_size", 256)
+if sys.argv[4]:
+    spec["base"]["precision"] = sys.argv[4]
+spec["base"].setdefault("precision", "fp32")
 yaml.safe_dump(spec, open(sys.argv[2], "w", encoding="utf-8"), sort_keys=False)
 PY
 study="$gpu_study"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import pytest
+from helpers import write_synthetic_run
 
 from lcl.cli import main
 from lcl.study import load_study, parse_shard, run_study
@@ -88,3 +89,91 @@ def test_bad_study_files(tmp_path):
     for bad in ("2/2", "a/b", "1"):
         with pytest.raises(ConfigError, match="--shard"):
             parse_shard(bad)
+
+
+def test_encoder_name_reads_a_gpu_bundle_folder(monkeypatch):
+    from lcl import training_args
+    from lcl.training_args import encoder_name, resolve_preset
+
+    for model, name in [
+        ("minilm", "minilm"),
+        ("sentence-transformers/all-mpnet-base-v2", "sentence-transformers/all-mpnet-base-v2"),
+        (".gpu/encoder-mpnet", "mpnet"),
+        ("/srv/repo/.gpu/encoder-mpnet/", "mpnet"),
+        (".gpu/encoder", "minilm"),  # the bundles' folder before the name was in it
+        ("runs/encoder-mpnet", "runs/encoder-mpnet"),  # not a bundle: the path as it is
+        (".gpu/encoder-", ".gpu/encoder-"),
+    ]:
+        assert encoder_name(model) == name, model
+    # a measured recipe of an encoder applies to its bundle copy too
+    monkeypatch.setitem(training_args.MODEL_PRESETS, "mpnet", "paper")
+    assert resolve_preset("auto", ".gpu/encoder-mpnet") == "paper"
+    assert resolve_preset("auto", ".gpu/encoder") == "minilm"
+
+
+MIXED = """
+name: mixed
+base: {model: minilm}
+datasets: [demo, isear]
+seeds: [0, 1]
+variants:
+  ce: {loss: ce}
+  lcl: {loss: lcl}
+"""
+
+
+def _finish(study, models: dict[int, str]) -> None:
+    """Synthetic finished runs in every cell, each with the encoder of its seed in config.yaml."""
+    for cell in study.cells:
+        write_synthetic_run(
+            cell.run_dir,
+            loss=cell.config.loss,
+            seed=cell.seed,
+            dataset=cell.dataset,
+            config_extra={"model": models[cell.seed]},
+        )
+
+
+def test_results_name_each_cells_encoder_and_never_mix_them(tmp_path):
+    path = tmp_path / "mixed.yaml"
+    path.write_text(MIXED)
+    out = tmp_path / "out"
+    study = load_study(path, output_dir=out)
+    # seed 0 finished on a CPU with MiniLM, seed 1 on a GPU with the mpnet bundle
+    _finish(study, {0: "minilm", 1: ".gpu/encoder-mpnet"})
+    run_study(path, output_dir=out, dry_run=True)
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert list(rows[0])[:4] == ["dataset", "variant", "seed", "model"]
+    assert [(r["seed"], r["model"]) for r in rows] == [("0", "minilm")] * 4 + [("1", "mpnet")] * 4
+    md = (out / "results.md").read_text()
+    assert "one table per encoder: minilm, mpnet." in md
+    minilm, mpnet = md.split("## Encoder minilm")[1].split("## Encoder mpnet")
+    for section in (minilm, mpnet):
+        table = [
+            [c.strip() for c in line.strip("|").split("|")]
+            for line in section.splitlines()
+            if line.startswith("| ")
+        ][1:]
+        # each dataset once, each variant with its one seed of this encoder (n = 1)
+        assert [(row[0], row[3], row[6]) for row in table] == [
+            ("demo", "1", "1"),
+            ("isear", "1", "1"),
+        ]
+        # the paired test pairs cells of one encoder: 2 datasets x 1 seed
+        assert "- lcl − ce: " in section and "over 2 dataset-seed pairs" in section
+
+
+def test_results_of_one_encoder_keep_one_table(tmp_path):
+    path = tmp_path / "mixed.yaml"
+    path.write_text(MIXED)
+    out = tmp_path / "out"
+    study = load_study(path, output_dir=out)
+    # the GPU bundles before the encoder's name was in the folder held MiniLM: the same encoder
+    _finish(study, {0: "minilm", 1: ".gpu/encoder"})
+    (study.cells[-1].run_dir / "config.yaml").unlink()  # no config.yaml: the study's model
+    run_study(path, output_dir=out, dry_run=True)
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert {r["model"] for r in rows} == {"minilm"}
+    md = (out / "results.md").read_text()
+    assert "n = finished seeds; encoder: minilm." in md and "## Encoder" not in md
+    assert "over 4 dataset-seed pairs" in md
