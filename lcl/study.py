@@ -55,6 +55,7 @@ RESULT_COLUMNS = [
     "accuracy",
     "weighted_f1",
     "macro_f1",
+    "mean_entropy",
     "train_steps",
     "seconds_per_step",
     "runtime_seconds",
@@ -239,12 +240,18 @@ def _row(cell: Cell) -> dict[str, Any]:
         "accuracy": round(m["test"]["accuracy"], 4),
         "weighted_f1": round(m["test"]["weighted_f1"], 4),
         "macro_f1": round(m["test"]["macro_f1"], 4),
+        # mean predictive entropy on test (nats): the paper's "more differentiated outputs"
+        "mean_entropy": _rounded(m["test"].get("mean_entropy")),
         "train_steps": steps,
         # evaluation passes are inside train_runtime, so this slightly overstates a step
         "seconds_per_step": round(train_runtime / steps, 3) if train_runtime and steps else None,
         "runtime_seconds": m.get("runtime_seconds"),
         "run_dir": str(cell.run_dir),
     }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def collect(study: Study) -> list[dict[str, Any]]:
@@ -301,7 +308,8 @@ def _table(datasets: list[str], variants: list[str], rows: list[dict[str, Any]])
 
 def paired_lines(variants: list[str], rows: list[dict[str, Any]]) -> list[str]:
     """Each variant against the reference (``ce`` if the study has it, else the first variant):
-    test accuracy differences paired by dataset and seed, with the exact sign test."""
+    test accuracy, weighted-F1 and entropy differences paired by dataset and seed, the exact
+    sign test over those pairs, and exact McNemar tests on each pair's shared test texts."""
     from lcl.compare import paired_rows, sign_test
 
     reference = "ce" if "ce" in variants else variants[0]
@@ -311,14 +319,49 @@ def paired_lines(variants: list[str], rows: list[dict[str, Any]]) -> list[str]:
         if v == reference or not pairs:
             continue
         s = sign_test([(float(a["accuracy"]), float(b["accuracy"])) for a, b in pairs])
-        out.append(
+        f1 = sign_test([(float(a["weighted_f1"]), float(b["weighted_f1"])) for a, b in pairs])
+        line = (
             f"- {v} − {reference}: {100 * s.mean_difference:+.1f} accuracy points over "
             f"{len(pairs)} dataset-seed pairs, higher in {s.wins}, lower in {s.losses}, "
-            f"level in {s.ties} (sign test p = {s.p:.2g})"
+            f"level in {s.ties} (sign test p = {s.p:.2g}); weighted F1 "
+            f"{100 * f1.mean_difference:+.1f} (higher in {f1.wins}, lower in {f1.losses})"
         )
+        entropy = [
+            (float(a["mean_entropy"]), float(b["mean_entropy"]))
+            for a, b in pairs
+            if a.get("mean_entropy") not in (None, "") and b.get("mean_entropy") not in (None, "")
+        ]
+        if entropy:
+            e = sign_test(entropy)
+            line += (
+                f"; test entropy {e.mean_difference:+.3f} nats (lower in {e.losses} of "
+                f"{len(entropy)})"
+            )
+        out.append(line + _mcnemar_summary(pairs, v, reference))
     if out:
         out = ["", f"Paired against {reference} (same dataset and seed):", "", *out]
     return out
+
+
+def _mcnemar_summary(pairs: list[tuple[dict, dict]], variant: str, reference: str) -> str:
+    """How many of the pairs an exact McNemar test on their shared test texts separates at
+    p < 0.05, and in whose favour; pairs whose runs kept no per-text results are left out."""
+    from lcl.compare import compare_runs
+
+    tests = []
+    for a, b in pairs:
+        try:
+            tests.append(compare_runs(a["run_dir"], b["run_dir"]))
+        except (RunFolderError, ValueError, OSError):
+            continue
+    if not tests:
+        return ""
+    ours = sum(t.p < 0.05 and t.only_b > t.only_a for t in tests)
+    theirs = sum(t.p < 0.05 and t.only_a > t.only_b for t in tests)
+    return (
+        f"; McNemar p < 0.05 in {ours} of {len(tests)} pairs for {variant}, "
+        f"{theirs} for {reference}"
+    )
 
 
 def write_results(study: Study) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 from helpers import write_synthetic_run
@@ -177,3 +178,29 @@ def test_results_of_one_encoder_keep_one_table(tmp_path):
     md = (out / "results.md").read_text()
     assert "n = finished seeds; encoder: minilm." in md and "## Encoder" not in md
     assert "over 4 dataset-seed pairs" in md
+
+
+def test_paired_lines_add_f1_entropy_and_mcnemar(tmp_path):
+    path = tmp_path / "pair.yaml"
+    path.write_text(MIXED.replace("[demo, isear]", "[demo]").replace("[0, 1]", "[0]"))
+    out = tmp_path / "out"
+    study = load_study(path, output_dir=out)
+    _finish(study, {0: "minilm"})
+    # the two runs share 40 test texts: ce gets 10 right, lcl those 10 and 25 more
+    for cell, right, entropy in zip(study.cells, (10, 35), (1.2, 0.9)):
+        rows = [
+            {"text": f"t{i}", "label": "a", "pred": "a" if i < right else "b"} for i in range(40)
+        ]
+        lines = "".join(json.dumps(r) + "\n" for r in rows)
+        (cell.run_dir / "predictions.jsonl").write_text(lines)
+        metrics = json.loads((cell.run_dir / "metrics.json").read_text())
+        metrics["test"]["mean_entropy"] = entropy
+        (cell.run_dir / "metrics.json").write_text(json.dumps(metrics))
+    run_study(path, output_dir=out, dry_run=True)
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [r["mean_entropy"] for r in rows] == ["1.2", "0.9"]
+    md = (out / "results.md").read_text()
+    line = next(x for x in md.splitlines() if x.startswith("- lcl − ce"))
+    assert "test entropy -0.300 nats (lower in 1 of 1)" in line
+    assert "McNemar p < 0.05 in 1 of 1 pairs for lcl, 0 for ce" in line
+    assert "weighted F1" in line
