@@ -275,6 +275,7 @@ def _training_arguments(config: TrainConfig, checkpoint_dir: Path) -> TrainingAr
     precision = resolve_precision(config.precision)
     # TensorBoard is attached by hand (to write into the run folder); the others go through
     others = [r for r in reporters(config) if r != "tensorboard"]
+    by_epoch = config.evals_per_epoch == 1 and isinstance(config.epochs, int)
     return TrainingArguments(
         bf16=precision == "bf16",
         fp16=precision == "fp16",
@@ -287,15 +288,12 @@ def _training_arguments(config: TrainConfig, checkpoint_dir: Path) -> TrainingAr
         lr_scheduler_type="linear",
         warmup_steps=config.warmup_ratio,  # a float < 1 is a share of the total steps
         max_grad_norm=config.max_grad_norm,
-        # k > 1 evaluations per epoch: every 1/k epoch (a float < 1 is a share of all steps)
-        eval_strategy="epoch" if config.evals_per_epoch == 1 else "steps",
-        save_strategy="epoch" if config.evals_per_epoch == 1 else "steps",
-        eval_steps=None
-        if config.evals_per_epoch == 1
-        else 1 / (config.epochs * config.evals_per_epoch),
-        save_steps=None
-        if config.evals_per_epoch == 1
-        else 1 / (config.epochs * config.evals_per_epoch),
+        # k evaluations per epoch: every 1/k epoch (a float < 1 is a share of all steps);
+        # a fraction of an epoch has no epoch end to evaluate at, so it counts steps too
+        eval_strategy="epoch" if by_epoch else "steps",
+        save_strategy="epoch" if by_epoch else "steps",
+        eval_steps=None if by_epoch else 1 / (config.epochs * config.evals_per_epoch),
+        save_steps=None if by_epoch else 1 / (config.epochs * config.evals_per_epoch),
         save_total_limit=1,  # with load_best_model_at_end the best one is kept as well
         load_best_model_at_end=True,
         metric_for_best_model="accuracy",

@@ -259,7 +259,13 @@ class TrainConfig:
         metadata={"help": "AdamW weight decay (not on biases and LayerNorm weights)"},
     )
     max_grad_norm: float = field(default=FROM_PRESET, metadata={"help": "gradient-norm clip"})
-    epochs: int = field(default=FROM_PRESET, metadata={"help": "training epochs"})
+    epochs: float = field(
+        default=FROM_PRESET,
+        metadata={
+            "help": "training epochs; a fraction (e.g. 0.5) trains part of an epoch, the "
+            "learning-rate schedule fitted to it (epochs x --evals-per-epoch must be whole)"
+        },
+    )
     evals_per_epoch: int = field(
         default=FROM_PRESET,
         metadata={
@@ -314,6 +320,8 @@ class TrainConfig:
         for name, value in PRESETS[self.preset].items():
             if getattr(self, name) is FROM_PRESET:
                 setattr(self, name, value)
+        if isinstance(self.epochs, float) and self.epochs.is_integer():
+            self.epochs = int(self.epochs)  # whole epochs stay integers in config.yaml
         self.validate()
 
     def validate(self) -> None:
@@ -382,7 +390,6 @@ class TrainConfig:
         for name in (
             "batch_size",
             "eval_batch_size",
-            "epochs",
             "max_length",
             "logging_steps",
             "max_train_samples",
@@ -392,6 +399,14 @@ class TrainConfig:
             "evals_per_epoch",
         ):
             at_least(name, 1)
+        if not self.epochs > 0:
+            raise ConfigError(f"--epochs must be positive, not {self.epochs}")
+        evaluations = self.epochs * self.evals_per_epoch
+        if abs(evaluations - round(evaluations)) > 1e-9:
+            raise ConfigError(
+                f"--epochs {self.epochs} x --evals-per-epoch {self.evals_per_epoch} must be a "
+                "whole number of evaluations, so that the last one falls at the end of training"
+            )
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"--dropout must lie in [0, 1), not {self.dropout}")
         for name in ("weight_decay", "max_grad_norm", "memory_size", "memory_start_step"):

@@ -352,3 +352,38 @@ def test_samples_per_class_batches_hold_m_texts_of_each_class(tmp_path):
     trainer.model.train_config = few
     with pytest.raises(ConfigError, match="cannot fill a batch"):
         trainer._get_train_sampler()
+
+
+def test_fractional_epochs_are_validated_and_reach_the_trainer(tmp_path):
+    from lcl.trainer import _training_arguments
+
+    assert TrainConfig(epochs=3.0).epochs == 3 and isinstance(TrainConfig(epochs=3.0).epochs, int)
+    with pytest.raises(ConfigError, match="--epochs must be positive"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ConfigError, match="whole number of evaluations"):
+        TrainConfig(epochs=0.5, evals_per_epoch=1)
+    args = _training_arguments(TrainConfig(epochs=0.5, evals_per_epoch=4), tmp_path)
+    assert args.num_train_epochs == 0.5 and args.eval_strategy == "steps"
+    assert args.eval_steps == pytest.approx(0.5)  # evaluations at a quarter and half epoch
+
+
+def test_half_an_epoch_trains_half_the_steps_and_evaluates_at_its_end(tmp_path):
+    from lcl.trainer import train
+
+    result = train(
+        TrainConfig(
+            dataset="demo",
+            loss="ce",
+            views="dropout",
+            epochs=0.5,
+            evals_per_epoch=2,
+            max_train_samples=40,  # 4 steps of 10 texts per epoch
+            max_eval_samples=20,
+            logging_steps=1,
+            output_dir=str(tmp_path / "run"),
+        )
+    )
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [h["step"] for h in history if "loss" in h] == [1, 2]
+    assert [h["step"] for h in history if "eval_accuracy" in h] == [1, 2]
+    assert result.metrics["best_epoch"] in (0.25, 0.5)
