@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="label column of your own files or hf:/disk: datasets",
     )
     p.add_argument(
+        "--label-separator",
+        help="split each label at this text (e.g. ';'): several classes per text "
+        "(multi-label; as for lcl train)",
+    )
+    p.add_argument(
         "--batch-size",
         type=int,
         help="texts per batch (default: 64; 16 for an ONNX folder, faster on a CPU)",
@@ -254,6 +259,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         text_column=args.text_column,
         label_column=args.label_column,
+        label_separator=args.label_separator,
     )
     from lcl.export import onnx_file
 
@@ -382,7 +388,8 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
         (
             "csv:PATH",
             "your CSV file, or a folder of train/validation/test files (also "
-            "tsv:PATH, jsonl:PATH); --text-column, --label-column",
+            "tsv:PATH, jsonl:PATH); --text-column, --label-column; multi-label: a JSON "
+            "list as label, or --label-separator",
         ),
         (
             "hf:NAME[:CONFIG]",

@@ -224,6 +224,7 @@ def prepare_data(config: TrainConfig, views: bool = True):
         text_column=config.text_column,
         label_column=config.label_column,
         seed=config.seed,
+        label_separator=config.label_separator,
     )
     if config.max_train_per_class:
         ds["train"] = per_class_cut(ds["train"], config.max_train_per_class, config.seed)
