@@ -235,3 +235,22 @@ def test_multilabel_objectives_use_the_multilabel_losses():
     ce = build_objective(TrainConfig(loss="ce"), multilabel=True)
     expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
     assert torch.allclose(ce.loss_parts(logits, labels)["loss"], expected)
+
+
+def test_onnx_export_keeps_sigmoids_and_thresholds(runs, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from lcl.export import OnnxClassifier
+    from lcl.inference import Classifier
+
+    out = tmp_path / "onnx"
+    assert main(["export", str(runs["lcl"]), "--onnx", "--output", str(out)]) == 0
+    texts = ["we laughed all day and the storm frightened me", "we lost the house"]
+    onnx, torch_clf = OnnxClassifier(out), Classifier(runs["lcl"] / "model")
+    assert np.allclose(onnx.predict_proba(texts), torch_clf.predict_proba(texts), atol=1e-4)
+    assert np.array_equal(onnx.thresholds, torch_clf.thresholds)
+    capsys.readouterr()
+    assert main(["predict", "--model", str(out), *texts]) == 0
+    onnx_rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert main(["predict", "--model", str(runs["lcl"] / "model"), *texts]) == 0
+    torch_rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["labels"] for r in onnx_rows] == [r["labels"] for r in torch_rows]
