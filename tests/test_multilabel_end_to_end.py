@@ -254,3 +254,19 @@ def test_onnx_export_keeps_sigmoids_and_thresholds(runs, tmp_path, capsys):
     assert main(["predict", "--model", str(runs["lcl"] / "model"), *texts]) == 0
     torch_rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["labels"] for r in onnx_rows] == [r["labels"] for r in torch_rows]
+
+
+def test_native_head_with_supcon_saves_a_plain_multilabel_model(data, tmp_path):
+    from transformers import pipeline
+
+    run = tmp_path / "scl-native"
+    argv = ["train", "--dataset", f"jsonl:{data}", "--loss", "scl", "--preset", "paper", *TINY]
+    assert main([*argv, "--output-dir", str(run)]) == 0
+    config = json.loads((run / "model" / "config.json").read_text())
+    assert config["problem_type"] == "multi_label_classification"
+    assert "auto_map" not in config  # the architecture's own head: no remote code
+    history = json.loads((run / "history.json").read_text())
+    assert any("loss_contrastive" in h for h in history)
+    out = pipeline("text-classification", model=str(run / "model"), top_k=None)(["we lost"])[0]
+    assert {o["label"] for o in out} == set(NAMES)
+    assert abs(sum(o["score"] for o in out) - 1) > 0.05  # sigmoids
