@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="label column of your own files or hf:/disk: datasets",
     )
     p.add_argument(
+        "--label-separator",
+        help="split each label at this text (e.g. ';'): several classes per text "
+        "(multi-label; as for lcl train)",
+    )
+    p.add_argument(
         "--batch-size",
         type=int,
         help="texts per batch (default: 64; 16 for an ONNX folder, faster on a CPU)",
@@ -120,7 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
         "an ONNX folder named onnx)",
     )
 
-    p = sub.add_parser("predict", help="label and probability for each text")
+    p = sub.add_parser(
+        "predict",
+        help="label and probability for each text (a multi-label model: every label above "
+        "its threshold)",
+    )
     p.add_argument(
         "--model",
         required=True,
@@ -222,6 +231,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# the metrics a finished run prints, headline first: one class per text, several
+SUMMARY_COLUMNS = {
+    False: (("accuracy", "accuracy"), ("macro_f1", "macro F1"), ("weighted_f1", "weighted F1")),
+    True: (
+        ("macro_f1", "macro F1"),
+        ("micro_f1", "micro F1"),
+        ("subset_accuracy", "subset accuracy"),
+        ("hamming_loss", "Hamming loss"),
+    ),
+}
+
+
 def _print_summary(metrics: dict, output_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -230,13 +251,13 @@ def _print_summary(metrics: dict, output_dir: Path) -> None:
         title=f"{metrics['dataset']} · {metrics['loss']} · seed {metrics['seed']} · "
         f"best epoch {metrics['best_epoch']}"
     )
-    for col in ("split", "accuracy", "macro F1", "weighted F1"):
-        table.add_column(col, justify="right" if col != "split" else "left")
+    columns = SUMMARY_COLUMNS[bool(metrics.get("multilabel"))]
+    table.add_column("split")
+    for _, title in columns:
+        table.add_column(title, justify="right")
     for split in ("validation", "test"):
         m = metrics[split]
-        table.add_row(
-            split, f"{m['accuracy']:.4f}", f"{m['macro_f1']:.4f}", f"{m['weighted_f1']:.4f}"
-        )
+        table.add_row(split, *(f"{m[key]:.4f}" for key, _ in columns))
     console = Console()
     console.print(table)
     console.print(f"run written to {output_dir} in {metrics['runtime_seconds']:.0f} s")
@@ -254,6 +275,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         text_column=args.text_column,
         label_column=args.label_column,
+        label_separator=args.label_separator,
     )
     from lcl.export import onnx_file
 
@@ -261,10 +283,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     name = f"eval_{args.split}_{model.name}.json" if onnx_file(model) else f"eval_{args.split}.json"
     output = Path(args.output) if args.output else model.parent / name
     atomic_write_json(output, metrics)
-    short = {
-        k: metrics[k]
-        for k in ("dataset", "split", "accuracy", "macro_f1", "weighted_f1", "num_examples")
-    }
+    multilabel = metrics.get("headline_metric") == "macro_f1"
+    keys = [key for key, _ in SUMMARY_COLUMNS[multilabel]]
+    short = {k: metrics[k] for k in ("dataset", "split", *keys, "num_examples")}
     print(json.dumps(short, indent=2))
     print(f"metrics written to {output}", file=sys.stderr)
     return 0
@@ -286,7 +307,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if not texts:
         raise UsageError("no texts to classify: give them as arguments or with --input FILE")
     for row in predict(args.model, texts, batch_size=args.batch_size):
-        print(json.dumps({k: row[k] for k in ("text", "label", "score")}, ensure_ascii=False))
+        # one class and its probability; a multi-label model: every class above its threshold
+        keys = ("text", "labels", "scores") if "labels" in row else ("text", "label", "score")
+        print(json.dumps({k: row[k] for k in keys}, ensure_ascii=False))
     return 0
 
 
@@ -382,7 +405,8 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
         (
             "csv:PATH",
             "your CSV file, or a folder of train/validation/test files (also "
-            "tsv:PATH, jsonl:PATH); --text-column, --label-column",
+            "tsv:PATH, jsonl:PATH); --text-column, --label-column; multi-label: a JSON "
+            "list as label, or --label-separator",
         ),
         (
             "hf:NAME[:CONFIG]",

@@ -55,6 +55,13 @@ PROBE_TEXTS = [
 ]
 
 
+# transformers' problem_type of a model with independent per-label (sigmoid) probabilities,
+# and the config.json key of the decision thresholds lcl chose for it on validation
+MULTI_LABEL = "multi_label_classification"
+THRESHOLDS_KEY = "lcl_thresholds"
+DEFAULT_THRESHOLD = 0.5
+
+
 class ExportError(LCLError, ValueError):
     """The model folder cannot be exported, or the ONNX tools are not installed."""
 
@@ -266,6 +273,8 @@ class OnnxClassifier:
         except (OSError, ValueError, KeyError, AttributeError) as err:
             raise ExportError(f"{config_file}: cannot read id2label ({err})") from None
         self.label_names = [id2label[i] for i in range(len(id2label))]
+        self.thresholds = model_thresholds(config, self.label_names)
+        self.multilabel = self.thresholds is not None
         self.max_length = max_length
         self.encode = _encoder(Path(model_dir), max_length)
         options = ort.SessionOptions()
@@ -295,6 +304,8 @@ class OnnxClassifier:
         self, texts: list[str], batch_size: int = BATCH_SIZE, progress: str | None = None
     ):
         logits = self.logits(texts, batch_size, progress)
+        if self.multilabel:
+            return 1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))
         logits = logits - logits.max(axis=1, keepdims=True)
         probs = np.exp(logits)
         return probs / probs.sum(axis=1, keepdims=True)
@@ -357,13 +368,52 @@ def predict(
     """:func:`lcl.inference.predict` for an exported folder, without importing torch."""
     clf = model_dir if isinstance(model_dir, OnnxClassifier) else OnnxClassifier(model_dir)
     return prediction_rows(
-        texts, clf.predict_proba(texts, batch_size or BATCH_SIZE), clf.label_names
+        texts, clf.predict_proba(texts, batch_size or BATCH_SIZE), clf.label_names, clf.thresholds
     )
 
 
-def prediction_rows(texts: list[str], probs, label_names: list[str]) -> list[dict]:
+def threshold_vector(thresholds: dict | float | None, label_names: list[str]) -> np.ndarray:
+    """(C,) decision thresholds of a multi-label model from its ``lcl_thresholds`` (per label
+    where ``use`` says ``per_label``, else the global one), a number, or None (0.5 each)."""
+    if thresholds is None:
+        return np.full(len(label_names), DEFAULT_THRESHOLD)
+    if isinstance(thresholds, (int, float)):
+        return np.full(len(label_names), float(thresholds))
+    default = float(thresholds.get("global", DEFAULT_THRESHOLD))
+    per_label = thresholds.get("per_label") or {}
+    if thresholds.get("use", "per_label") != "per_label":
+        per_label = {}
+    return np.array([float(per_label.get(n, default)) for n in label_names])
+
+
+def model_thresholds(config: dict, label_names: list[str]) -> np.ndarray | None:
+    """The (C,) decision thresholds of a multi-label model's ``config.json`` (a dict), or None
+    for a model with one class per text."""
+    if config.get("problem_type") != MULTI_LABEL:
+        return None
+    return threshold_vector(config.get(THRESHOLDS_KEY), label_names)
+
+
+def prediction_rows(texts: list[str], probs, label_names: list[str], thresholds=None) -> list[dict]:
     """One ``{"text", "label", "score", "probs"}`` per text (shared by the PyTorch and the
-    ONNX ``predict``; here because this module imports neither torch nor transformers)."""
+    ONNX ``predict``; here because this module imports neither torch nor transformers).
+
+    With ``thresholds`` (a multi-label model's, (C,)): one ``{"text", "labels", "scores",
+    "probs"}`` per text, ``labels`` every class whose probability reaches its threshold (most
+    probable first; possibly none) and ``scores`` their probabilities."""
+    if thresholds is not None:
+        rows = []
+        for text, p in zip(texts, probs):
+            above = [int(c) for c in np.argsort(-p, kind="stable") if p[c] >= thresholds[c]]
+            rows.append(
+                {
+                    "text": text,
+                    "labels": [label_names[c] for c in above],
+                    "scores": {label_names[c]: float(p[c]) for c in above},
+                    "probs": {n: float(v) for n, v in zip(label_names, p)},
+                }
+            )
+        return rows
     rows = []
     for text, p in zip(texts, probs):
         best = int(p.argmax())

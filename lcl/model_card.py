@@ -171,7 +171,11 @@ def card_data(run: dict[str, Any], model_name: str):
     }
     results = [
         EvalResult(
-            metric_type="accuracy", metric_name="Accuracy", metric_value=test["accuracy"], **common
+            metric_type="accuracy",
+            # multi-label: scikit-learn's accuracy is the subset accuracy (every label right)
+            metric_name="Accuracy (subset)" if metrics.get("multilabel") else "Accuracy",
+            metric_value=test["accuracy"],
+            **common,
         ),
         EvalResult(
             metric_type="f1",
@@ -241,6 +245,16 @@ def confused_pairs(confusability: dict | None, k: int = CONFUSED_PAIRS) -> list[
 def _objective(config: dict, metrics: dict) -> str:
     loss = metrics.get("loss") or config.get("loss")
     lam = config.get("lam")
+    if loss == "probe" and metrics.get("multilabel"):
+        probe = metrics.get("probe") or {}
+        return (
+            "**Linear probe** (`lcl probe`), multi-label: the encoder is frozen. Each text "
+            f"becomes its {probe.get('pooling', 'pooled')}-pooled, L2-normalised sentence "
+            "feature and a one-vs-rest logistic regression (scikit-learn, one binary "
+            "regression per label) is fitted on the training texts; C is the one of the grid "
+            f"with the best validation macro-F1 (C = {probe.get('C')}). The regressions are "
+            "saved as the model's linear head with sigmoid outputs."
+        )
     if loss == "probe":
         probe = metrics.get("probe") or {}
         return (
@@ -410,7 +424,9 @@ def render_card(run: dict[str, Any], *, model_name: str, reference: str) -> str:
         "lcl": "Label-aware Contrastive Loss",
     }.get(loss, loss)
     seed = metrics.get("seed", config.get("seed"))
-    intro = f"A {len(label_names)}-class text classifier for `{data['name']}`: "
+    multilabel = bool(metrics.get("multilabel"))
+    kind_of = "multi-label text classifier (several classes per text)" if multilabel else None
+    intro = f"A {len(label_names)}-class {kind_of or 'text classifier'} for `{data['name']}`: "
     if loss == "probe":
         intro += (
             f"a logistic regression on the sentence features of the frozen `{model_shown}` "
@@ -423,11 +439,34 @@ def render_card(run: dict[str, Any], *, model_name: str, reference: str) -> str:
         )
     parts = [GENERATED_MARKER, f"# {model_name}", intro]
 
+    columns = (
+        (("macro F1", "macro_f1"), ("micro F1", "micro_f1"))
+        + (("subset accuracy", "subset_accuracy"), ("Hamming loss", "hamming_loss"))
+        if multilabel
+        else (("accuracy", "accuracy"), ("macro F1", "macro_f1"), ("weighted F1", "weighted_f1"))
+    )
+    thresholds = metrics.get("thresholds") or {}
     parts += [
         "## Results",
         ("The best epoch's model. " if loss != "probe" else "")
-        + "Exact values: the card's metadata (`model-index`) and the run's `metrics.json`.",
+        + "Exact values: the card's metadata (`model-index`) and the run's `metrics.json`."
+        + (
+            " A label is predicted where its sigmoid probability reaches its decision "
+            "threshold, chosen per label on validation (global threshold "
+            f"{thresholds.get('global')}) and saved in `config.json` (`lcl_thresholds`)."
+            if multilabel
+            else ""
+        ),
         _table(
+            ["split", "texts", *(title for title, _ in columns)],
+            [
+                [s, m.get("num_examples", "–"), *(_f(m.get(key)) for _, key in columns)]
+                for s, m in (("test", test), ("validation", val))
+                if m
+            ],
+        )
+        if multilabel
+        else _table(
             ["split", "texts", "accuracy", "macro F1", "weighted F1"],
             [
                 [
@@ -464,7 +503,7 @@ def render_card(run: dict[str, Any], *, model_name: str, reference: str) -> str:
             "main_model": "the model's own softmax",
         }.get(conf.get("source"), conf.get("source", "softmax"))
         names = list(per_class) or label_names
-        cm = test.get("confusion_matrix")
+        cm = test.get("label_confusion" if multilabel else "confusion_matrix")
 
         def mistaken(a: str, b: str) -> Any:
             if not cm or a not in names or b not in names:
@@ -499,10 +538,11 @@ def render_card(run: dict[str, Any], *, model_name: str, reference: str) -> str:
 
     parts += ["## Training", _objective(config, metrics)]
     if loss == "probe" and (metrics.get("probe") or {}).get("search"):
+        metric = "macro_f1" if multilabel else "accuracy"
         parts.append(
             _table(
-                ["C", "validation accuracy"],
-                [[f"`{s['C']}`", _f(s["val_accuracy"])] for s in metrics["probe"]["search"]],
+                ["C", f"validation {metric.replace('_', '-')}"],
+                [[f"`{s['C']}`", _f(s.get(f"val_{metric}"))] for s in metrics["probe"]["search"]],
             )
         )
     parts += [

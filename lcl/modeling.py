@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 from transformers.utils import logging as hf_logging
@@ -22,7 +21,11 @@ from transformers.utils import logging as hf_logging
 from lcl.errors import LCLError
 from lcl.objectives import build_objective, get_objective
 from lcl.pooled_model import ARCHITECTURE as POOLED_ARCHITECTURE
-from lcl.pooled_model import PooledEncoderForSequenceClassification, contrastive_feature
+from lcl.pooled_model import (
+    MULTI_LABEL,
+    PooledEncoderForSequenceClassification,
+    contrastive_feature,
+)
 from lcl.training_args import TrainConfig
 
 MODEL_ALIASES = {
@@ -159,15 +162,29 @@ def _saved_architecture(name: str) -> str | None:
         return None
 
 
+def is_multilabel_model(model_or_config) -> bool:
+    """Whether a classifier (or its config) gives independent per-label (sigmoid)
+    probabilities: ``problem_type: multi_label_classification``."""
+    config = getattr(model_or_config, "config", model_or_config)
+    return getattr(config, "problem_type", None) == MULTI_LABEL
+
+
 def load_classifier(
-    name: str, label_names: list[str] | None = None, head: str = "native", pooling: str = "mean"
+    name: str,
+    label_names: list[str] | None = None,
+    head: str = "native",
+    pooling: str = "mean",
+    multilabel: bool = False,
 ) -> PreTrainedModel:
     """A sequence classifier with one output per label, `id2label`/`label2id` filled in.
 
     Without ``label_names`` the model is loaded as saved (a fine-tuned ``lcl`` model or a probe).
     With them, ``head="pooled"`` puts one linear layer on the pooled, normalised feature
-    (:class:`PooledEncoderForSequenceClassification`) instead of the architecture's own head.
+    (:class:`PooledEncoderForSequenceClassification`) instead of the architecture's own head;
+    ``multilabel`` sets ``problem_type: multi_label_classification`` (sigmoid per label, in
+    training and in ``transformers.pipeline``).
     """
+    problem_type = MULTI_LABEL if multilabel else None
     pooled_saved = _saved_architecture(name) == POOLED_ARCHITECTURE
     if label_names is None:
         if pooled_saved:
@@ -175,7 +192,9 @@ def load_classifier(
         return _load(AutoModelForSequenceClassification, name)
     if head == "pooled" and not pooled_saved:
         return _load(
-            PooledEncoderForSequenceClassification.from_encoder_loader(label_names, pooling),
+            PooledEncoderForSequenceClassification.from_encoder_loader(
+                label_names, pooling, problem_type
+            ),
             name,
             dtype=torch.float32,
         )
@@ -183,6 +202,7 @@ def load_classifier(
         AutoModelForSequenceClassification,
         name,
         num_labels=len(label_names),
+        problem_type=problem_type,
         dtype=torch.float32,  # train in float32 even from a half-precision copy of the weights
         id2label=dict(enumerate(label_names)),
         label2id={n: i for i, n in enumerate(label_names)},
@@ -238,6 +258,8 @@ class LCLModel(nn.Module):
     ``forward(input_ids, attention_mask, labels)`` returns a dict with ``loss``, ``logits`` and,
     in training, ``loss_parts`` (detached scalars for logging). In eval mode only CE is computed.
     Rows of a training batch are texts followed by their views; the losses see all of them.
+    ``multilabel``: labels are (N, C) multi-hot rows, the heads sigmoid ones (per-label binary
+    cross-entropy in place of CE, the multi-label contrastive losses).
     """
 
     def __init__(
@@ -245,26 +267,34 @@ class LCLModel(nn.Module):
         config: TrainConfig,
         classifier: PreTrainedModel,
         weighting: PreTrainedModel | None = None,
+        multilabel: bool = False,
     ) -> None:
         super().__init__()
         self.train_config = config
+        self.multilabel = multilabel
         self.pooling = resolve_pooling(config.pooling, config.model)
         self.classifier = classifier
         self.weighting = weighting
-        self.objective = build_objective(config)
+        self.objective = build_objective(config, multilabel=multilabel)
         # registered here, so its buffers (a memory queue) are in state_dict as contrastive.*
         self.contrastive = self.objective.contrastive
 
     @classmethod
-    def from_config(cls, config: TrainConfig, label_names: list[str]) -> LCLModel:
+    def from_config(
+        cls, config: TrainConfig, label_names: list[str], multilabel: bool = False
+    ) -> LCLModel:
         pooling = resolve_pooling(config.pooling, config.model)
-        classifier = load_classifier(config.model, label_names, config.head, pooling)
+        classifier = load_classifier(config.model, label_names, config.head, pooling, multilabel)
         weighting = None
         if get_objective(config.loss).needs_weighting_network(config):
             weighting = load_classifier(
-                config.weighting_model or config.model, label_names, config.head, pooling
+                config.weighting_model or config.model,
+                label_names,
+                config.head,
+                pooling,
+                multilabel,
             )
-        model = cls(config, classifier, weighting)
+        model = cls(config, classifier, weighting, multilabel)
         if config.dropout is not None:
             for module in model.modules():
                 if isinstance(module, nn.Dropout):
@@ -296,7 +326,7 @@ class LCLModel(nn.Module):
         if labels is None:
             return {"logits": logits}
         if not self.training:
-            ce = F.cross_entropy(logits.float(), labels)
+            ce = objective.classification_loss(logits, labels)
             return {"loss": ce, "logits": logits, "loss_parts": {"loss_ce": ce.detach()}}
 
         feats = self.features(out.hidden_states[-1], attention_mask) if want_features else None

@@ -26,6 +26,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 ARCHITECTURE = "PooledEncoderForSequenceClassification"
 POOLING_KEY = "lcl_pooling"
+MULTI_LABEL = "multi_label_classification"  # transformers' problem_type: sigmoid per label
 
 
 def masked_pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -46,7 +47,9 @@ def contrastive_feature(
 
 class PooledEncoderForSequenceClassification(PreTrainedModel):
     """``logits = W · normalize(pool(encoder(x))) + b``; the config is the encoder's own, plus
-    ``lcl_pooling`` (``mean`` or ``cls``), ``num_labels``, ``id2label`` and ``label2id``."""
+    ``lcl_pooling`` (``mean`` or ``cls``), ``num_labels``, ``id2label`` and ``label2id``, and
+    for several labels per text ``problem_type: multi_label_classification`` (the loss is then
+    binary cross-entropy per label, and ``pipeline`` applies a sigmoid)."""
 
     config_class = PretrainedConfig
     base_model_prefix = "encoder"
@@ -70,11 +73,17 @@ class PooledEncoderForSequenceClassification(PreTrainedModel):
 
     @classmethod
     def from_encoder(
-        cls, name_or_path: str, label_names: list[str], pooling: str = "mean", **kwargs
+        cls,
+        name_or_path: str,
+        label_names: list[str],
+        pooling: str = "mean",
+        problem_type: str | None = None,
+        **kwargs,
     ) -> PooledEncoderForSequenceClassification:
         """A new classifier on a pre-trained encoder (the head starts at random)."""
         config = AutoConfig.from_pretrained(name_or_path)
         encoder = AutoModel.from_pretrained(name_or_path, config=config, **kwargs)
+        config.problem_type = problem_type
         config.num_labels = len(label_names)
         config.id2label = dict(enumerate(label_names))
         config.label2id = {n: i for i, n in enumerate(label_names)}
@@ -86,14 +95,16 @@ class PooledEncoderForSequenceClassification(PreTrainedModel):
         return cls(config, encoder=encoder)
 
     @classmethod
-    def from_encoder_loader(cls, label_names: list[str], pooling: str = "mean"):
+    def from_encoder_loader(
+        cls, label_names: list[str], pooling: str = "mean", problem_type: str | None = None
+    ):
         """An object with ``from_pretrained(name, **kwargs)`` building a new classifier on that
         encoder, for loaders that take a class."""
 
         class _Loader:
             @staticmethod
             def from_pretrained(name_or_path, **kwargs):
-                return cls.from_encoder(name_or_path, label_names, pooling, **kwargs)
+                return cls.from_encoder(name_or_path, label_names, pooling, problem_type, **kwargs)
 
         return _Loader
 
@@ -133,7 +144,9 @@ class PooledEncoderForSequenceClassification(PreTrainedModel):
         )
         logits = self.classifier(feats.to(self.classifier.weight.dtype))
         loss = None
-        if labels is not None:
+        if labels is not None and getattr(self.config, "problem_type", None) == MULTI_LABEL:
+            loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+        elif labels is not None:
             loss = F.cross_entropy(logits.float(), labels)
         return SequenceClassifierOutput(
             loss=loss,

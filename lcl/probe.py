@@ -114,13 +114,19 @@ def encode(
 
 @dataclass
 class ProbeFit:
-    """The chosen logistic regression as a linear layer: ``logits = x @ weight.T + bias``."""
+    """The chosen logistic regression as a linear layer: ``logits = x @ weight.T + bias``
+    (softmax over the classes; for multi-label data a sigmoid per class)."""
 
     weight: np.ndarray  # (C, H)
     bias: np.ndarray  # (C,)
     C: float
-    val_accuracy: float
-    search: list[dict]  # every C tried with its validation accuracy
+    val_score: float  # the validation value of ``metric`` at the chosen C
+    search: list[dict]  # every C tried with its validation score (``val_<metric>``)
+    metric: str = "accuracy"  # accuracy; macro_f1 for multi-label data
+
+    @property
+    def val_accuracy(self) -> float | None:
+        return self.val_score if self.metric == "accuracy" else None
 
 
 def fit_probe(
@@ -133,15 +139,18 @@ def fit_probe(
     seed: int = 0,
 ) -> ProbeFit:
     """Multinomial logistic regression for each ``C``; the best validation accuracy wins
-    (the smaller ``C`` of equals: the simpler model)."""
+    (the smaller ``C`` of equals: the simpler model). Multi-label labels ((N, C) 0/1 rows):
+    :func:`fit_multilabel_probe`."""
     from sklearn.linear_model import LogisticRegression
 
+    if np.ndim(train_y) == 2:
+        return fit_multilabel_probe(train_x, train_y, val_x, val_y, c_grid, seed)
     best, search = None, []
     for c in sorted(c_grid):
         clf = LogisticRegression(C=c, max_iter=2000, random_state=seed)
         clf.fit(train_x, train_y)
         acc = float((clf.predict(val_x) == val_y).mean())
-        search.append({"C": c, "val_accuracy": acc})
+        search.append({"C": c, "val_accuracy": acc})  # the key is val_<metric>
         logger.info("probe C=%g: validation accuracy %.4f", c, acc)
         if best is None or acc > best[1]:
             best = (clf, acc, c)
@@ -158,7 +167,51 @@ def fit_probe(
     for k, cls in enumerate(clf.classes_):
         weight[int(cls)] = rows[k]
         bias[int(cls)] = offsets[k]
-    return ProbeFit(weight=weight, bias=bias, C=c, val_accuracy=acc, search=search)
+    return ProbeFit(weight=weight, bias=bias, C=c, val_score=acc, search=search)
+
+
+def fit_multilabel_probe(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    c_grid=C_GRID,
+    seed: int = 0,
+) -> ProbeFit:
+    """One-vs-rest logistic regression (scikit-learn's ``OneVsRestClassifier``: one binary
+    regression per class, its sigmoid the class's probability) for each ``C``; the best
+    validation macro-F1, at the best single threshold of
+    :data:`~lcl.metrics.THRESHOLD_GRID`, wins (the smaller ``C`` of equals). A class that is
+    constant in train gets a zero weight and a bias that always (or never) predicts it."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    from lcl.metrics import choose_thresholds, multilabel_metrics
+
+    train_y = np.asarray(train_y, dtype=int)
+    val_y = np.asarray(val_y, dtype=int)
+    names = [str(i) for i in range(train_y.shape[1])]
+    best, search = None, []
+    for c in sorted(c_grid):
+        clf = OneVsRestClassifier(LogisticRegression(C=c, max_iter=2000, random_state=seed))
+        clf.fit(train_x, train_y)
+        probs = clf.predict_proba(val_x)
+        threshold = choose_thresholds(val_y, probs, names)["global"]
+        f1 = multilabel_metrics(val_y, probs, names, threshold)["macro_f1"]
+        search.append({"C": c, "val_macro_f1": f1})
+        logger.info("probe C=%g: validation macro-F1 %.4f (threshold %.2f)", c, f1, threshold)
+        if best is None or f1 > best[1]:
+            best = (clf, f1, c)
+    clf, f1, c = best
+    weight = np.zeros((train_y.shape[1], train_x.shape[1]), dtype=np.float32)
+    bias = np.zeros(train_y.shape[1], dtype=np.float32)
+    for k, estimator in enumerate(clf.estimators_):
+        if hasattr(estimator, "coef_"):
+            weight[k] = estimator.coef_[0]
+            bias[k] = estimator.intercept_[0]
+        else:  # a class constant in train: scikit-learn keeps a constant predictor
+            bias[k] = 1e4 if train_y[:, k].any() else -1e4
+    return ProbeFit(weight=weight, bias=bias, C=c, val_score=f1, search=search, metric="macro_f1")
 
 
 def run_probe(config):
@@ -187,15 +240,20 @@ def run_probe(config):
 def _run_probe(config, start, started: float):
     import time
 
+    from lcl.data import is_multilabel
+    from lcl.data import label_names as split_label_names
     from lcl.modeling import load_classifier, load_tokenizer, resolve_pooling, save_classifier
-    from lcl.trainer import TrainResult, prepare_data, write_run_files
+    from lcl.trainer import TrainResult, gold_labels, prepare_data, set_thresholds, write_run_files
 
     run = start.run
     ds = prepare_data(config, views=False)
-    label_names = ds["train"].features["label"].names
+    label_names = split_label_names(ds["train"].features)
+    multilabel = is_multilabel(ds["train"].features)
     pooling = resolve_pooling(config.pooling, config.model)
     tokenizer = load_tokenizer(config.model)
-    model = load_classifier(config.model, label_names, head="pooled", pooling=pooling)
+    model = load_classifier(
+        config.model, label_names, head="pooled", pooling=pooling, multilabel=multilabel
+    )
     start.commit()  # data and model loaded: a run replaced by --overwrite goes now
     run.remove_checkpoints()  # a probe run has none (e.g. left by an earlier fine-tuning)
     run.write_config(config)
@@ -212,27 +270,30 @@ def _run_probe(config, start, started: float):
 
     fit_started = time.time()
     features = {split: feats(split) for split in ("train", "validation", "test")}
+    num_classes = len(label_names)
     fit = fit_probe(
         features["train"],
-        np.asarray(ds["train"]["label"]),
+        gold_labels(ds["train"], num_classes),
         features["validation"],
-        np.asarray(ds["validation"]["label"]),
-        len(label_names),
+        gold_labels(ds["validation"], num_classes),
+        num_classes,
         seed=config.seed,
     )
     with torch.no_grad():
         model.classifier.weight.copy_(torch.from_numpy(fit.weight))
         model.classifier.bias.copy_(torch.from_numpy(fit.bias))
     fit_seconds = time.time() - fit_started
-    save_classifier(model, tokenizer, run.model_dir)
 
     # the saved model computes exactly this (tests check it through the saved model)
     def probs(split):
-        return torch.softmax(
-            torch.from_numpy(features[split] @ fit.weight.T + fit.bias), -1
-        ).numpy()
+        logits = torch.from_numpy(features[split] @ fit.weight.T + fit.bias)
+        return (torch.sigmoid(logits) if multilabel else torch.softmax(logits, -1)).numpy()
 
     val_probs, test_probs, test_feats = probs("validation"), probs("test"), features["test"]
+    thresholds = set_thresholds(
+        model, gold_labels(ds["validation"], num_classes), val_probs, label_names
+    )
+    save_classifier(model, tokenizer, run.model_dir)
     metrics = write_run_files(
         config,
         ds,
@@ -246,7 +307,13 @@ def _run_probe(config, start, started: float):
         started,
         {
             "train_runtime_seconds": round(fit_seconds, 1),
-            "probe": {"C": fit.C, "pooling": pooling, "search": fit.search},
+            "probe": {
+                "C": fit.C,
+                "pooling": pooling,
+                "search": fit.search,
+                **({"model": "one-vs-rest logistic regression"} if multilabel else {}),
+            },
+            **({"thresholds": thresholds} if thresholds else {}),
         },
     )
     return TrainResult(metrics=metrics, output_dir=run.path)

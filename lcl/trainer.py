@@ -22,9 +22,16 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainingArguments, set_seed
 
-from lcl.data import add_views, load_dataset
+from lcl.data import add_views, is_multilabel, load_dataset, multi_hot
+from lcl.data import label_names as split_label_names
 from lcl.inference import run_classifier
-from lcl.metrics import classification_metrics, trainer_metrics
+from lcl.metrics import (
+    choose_thresholds,
+    classification_metrics,
+    headline_metric,
+    multilabel_metrics,
+    trainer_metrics,
+)
 from lcl.modeling import LCLModel, load_tokenizer, save_classifier
 from lcl.objectives import TRAINED_LOSSES
 from lcl.run_dir import (
@@ -53,12 +60,14 @@ class PairedViewCollator:
 
     Training rows carry a ``view``: the batch becomes ``[texts..., views...]`` with labels
     repeated, so text ``i`` and its view ``i + B`` share label ``labels[i]``. Rows without a
-    view (evaluation) are tokenised as they are.
+    view (evaluation) are tokenised as they are. With ``num_labels`` (multi-label data, each
+    label a list of class indices) the labels become (rows, C) float multi-hot rows.
     """
 
-    def __init__(self, tokenizer, max_length: int = 128) -> None:
+    def __init__(self, tokenizer, max_length: int = 128, num_labels: int | None = None) -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self.num_labels = num_labels
 
     def __call__(self, rows: list[dict]) -> dict:
         texts = [r["text"] for r in rows]
@@ -69,7 +78,10 @@ class PairedViewCollator:
         batch = self.tokenizer(
             texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         )
-        batch["labels"] = torch.tensor(labels, dtype=torch.long)
+        if self.num_labels is not None:
+            batch["labels"] = torch.from_numpy(multi_hot(labels, self.num_labels))
+        else:
+            batch["labels"] = torch.tensor(labels, dtype=torch.long)
         return dict(batch)
 
 
@@ -224,7 +236,15 @@ def prepare_data(config: TrainConfig, views: bool = True):
         text_column=config.text_column,
         label_column=config.label_column,
         seed=config.seed,
+        label_separator=config.label_separator,
     )
+    if is_multilabel(ds["train"].features):
+        for name in ("max_train_per_class", "samples_per_class"):
+            if getattr(config, name):
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} needs one class per text; "
+                    f"{config.dataset} is multi-label"
+                )
     if config.max_train_per_class:
         ds["train"] = per_class_cut(ds["train"], config.max_train_per_class, config.seed)
     if config.max_train_samples:
@@ -322,13 +342,14 @@ def _tensorboard_callback(output_dir: Path):
     return TensorBoardCallback(tb_writer=SummaryWriter(log_dir=str(output_dir / "tensorboard")))
 
 
-def _best_epoch(history: list[dict]) -> int | float | None:
-    """The epoch of the first highest validation accuracy (the Trainer's own choice): a whole
+def _best_epoch(history: list[dict], metric: str = "accuracy") -> int | float | None:
+    """The epoch of the first highest validation ``metric`` (the Trainer's own choice): a whole
     number, or a fraction (2 decimals) with several evaluations per epoch."""
-    evals = [h for h in history if "eval_accuracy" in h]
+    key = f"eval_{metric}"
+    evals = [h for h in history if key in h]
     if not evals:
         return None
-    best = max(evals, key=lambda h: h["eval_accuracy"])  # max keeps the first of equals
+    best = max(evals, key=lambda h: h[key])  # max keeps the first of equals
     epoch = float(best["epoch"])
     return int(round(epoch)) if abs(epoch - round(epoch)) < 1e-6 else round(epoch, 2)
 
@@ -378,10 +399,13 @@ def _train(
 ) -> TrainResult:
     out = run.path
     ds = prepare_data(config)
-    label_names = ds["train"].features["label"].names
+    label_names = split_label_names(ds["train"].features)
+    multilabel = is_multilabel(ds["train"].features)
+    # the best evaluation (and early stopping) by the headline metric: macro-F1 for multi-label
+    args.metric_for_best_model = headline_metric(multilabel)
     set_seed(config.seed)
     tokenizer = load_tokenizer(config.model)
-    model = LCLModel.from_config(config, label_names)
+    model = LCLModel.from_config(config, label_names, multilabel=multilabel)
     last = start.resume_from if is_main else run.last_checkpoint()
     if config.head_init == "probe" and not last:
         init_heads_from_probe(model, config, ds, len(label_names))
@@ -401,7 +425,9 @@ def _train(
     trainer = LCLTrainer(
         model=model,
         args=args,
-        data_collator=PairedViewCollator(tokenizer, config.max_length),
+        data_collator=PairedViewCollator(
+            tokenizer, config.max_length, len(label_names) if multilabel else None
+        ),
         train_dataset=ds["train"],
         eval_dataset=ds["validation"],
         compute_metrics=trainer_metrics,
@@ -444,20 +470,41 @@ def init_heads_from_probe(model: LCLModel, config: TrainConfig, ds, num_classes:
 
     fit = fit_probe(
         feats("train"),
-        np.asarray(ds["train"]["label"]),
+        gold_labels(ds["train"], num_classes),
         feats("validation"),
-        np.asarray(ds["validation"]["label"]),
+        gold_labels(ds["validation"], num_classes),
         num_classes,
         seed=config.seed,
     )
     logger.info(
-        "heads initialised from the probe (C=%g, validation accuracy %.4f)", fit.C, fit.val_accuracy
+        "heads initialised from the probe (C=%g, validation %s %.4f)",
+        fit.C,
+        fit.metric,
+        fit.val_score,
     )
     with torch.no_grad():
         for head in model.heads():
             head.weight.copy_(torch.from_numpy(fit.weight))
             head.bias.copy_(torch.from_numpy(fit.bias))
-    return {"C": fit.C, "val_accuracy": fit.val_accuracy}
+    return {"C": fit.C, f"val_{fit.metric}": fit.val_score}
+
+
+def gold_labels(split, num_classes: int) -> np.ndarray:
+    """A split's labels: (N,) class ids, or (N, C) 0/1 rows for multi-label data."""
+    labels = list(split["label"])
+    if is_multilabel(split.features):
+        return multi_hot(labels, num_classes)
+    return np.asarray(labels)
+
+
+def set_thresholds(model, val_gold: np.ndarray, val_probs: np.ndarray, names: list[str]):
+    """For a multi-label model: choose its decision thresholds on validation and put them in
+    its config (``lcl_thresholds``, saved in ``config.json`` with the model); None otherwise."""
+    if val_gold.ndim != 2:
+        return None
+    thresholds = choose_thresholds(val_gold, val_probs, names)
+    model.config.lcl_thresholds = thresholds
+    return thresholds
 
 
 def _device_name(device: torch.device) -> str:
@@ -473,7 +520,6 @@ def write_outputs(
     """Evaluate the best epoch's model and write every output; ``metrics.json`` goes last."""
     model: LCLModel = trainer.model
     classifier = model.classifier
-    save_classifier(classifier, tokenizer, RunDir(out).model_dir)
 
     def run(net, split, pooling=None):
         return run_classifier(
@@ -488,6 +534,11 @@ def write_outputs(
 
     val_probs, _ = run(classifier, "validation")
     test_probs, test_feats = run(classifier, "test", pooling=model.pooling)
+    num_classes = len(label_names)
+    thresholds = set_thresholds(
+        classifier, gold_labels(ds["validation"], num_classes), val_probs, label_names
+    )
+    save_classifier(classifier, tokenizer, RunDir(out).model_dir)
     # the weights LCL used: mean weighting softmax per true class (main model when no network)
     if model.weighting is not None:
         weight_probs, source = run(model.weighting, "validation")[0], "weighting_network"
@@ -507,12 +558,13 @@ def write_outputs(
         source,
         started,
         {
-            "best_epoch": _best_epoch(history),
+            "best_epoch": _best_epoch(history, headline_metric(model.multilabel)),
             "device": _device_name(trainer.args.device),
             "precision": resolve_precision(config.precision),
             "train_runtime_seconds": next(
                 (h["train_runtime"] for h in reversed(history) if "train_runtime" in h), None
             ),
+            **({"thresholds": thresholds} if thresholds else {}),
         },
     )
 
@@ -531,15 +583,23 @@ def write_run_files(
     extra: dict,
 ) -> dict:
     """The files every run leaves (fine-tuned or probe): confusability, test embeddings,
-    predictions, then ``metrics.json`` last."""
-    val_gold = np.asarray(list(ds["validation"]["label"]))
-    test_gold = np.asarray(list(ds["test"]["label"]))
+    predictions, then ``metrics.json`` last.
+
+    Multi-label runs (labels lists of classes, probabilities per-label sigmoids) are judged at
+    the decision thresholds saved with the model (``lcl_thresholds``, chosen on validation,
+    :func:`set_thresholds`): metrics of :func:`~lcl.metrics.multilabel_metrics`, predictions
+    as label lists, ``test_correct`` per text meaning all its labels right."""
+    multilabel = is_multilabel(ds["train"].features)
+    num_classes = len(label_names)
+    val_gold = gold_labels(ds["validation"], num_classes)
+    test_gold = gold_labels(ds["test"], num_classes)
+    carriers = [
+        (val_gold[:, c] == 1) if multilabel else (val_gold == c) for c in range(num_classes)
+    ]
     confusability = np.stack(
         [
-            weight_probs[val_gold == c].mean(axis=0)
-            if (val_gold == c).any()
-            else np.full(len(label_names), np.nan)
-            for c in range(len(label_names))
+            weight_probs[rows].mean(axis=0) if rows.any() else np.full(num_classes, np.nan)
+            for rows in carriers
         ]
     )
     run = RunDir(out)
@@ -552,6 +612,10 @@ def write_run_files(
         }
     )
     run.write_embeddings(test_feats.astype(np.float32))
+    if multilabel:
+        return _write_multilabel_files(
+            config, ds, label_names, run, val_gold, val_probs, test_gold, test_probs, started, extra
+        )
     run.write_predictions(
         [
             {
@@ -567,6 +631,7 @@ def write_run_files(
         "dataset": config.dataset,
         "loss": config.loss,
         "seed": config.seed,
+        "headline_metric": headline_metric(False),
         "label_names": label_names,
         "best_epoch": extra.pop("best_epoch", None),
         "epochs": config.epochs,
@@ -579,6 +644,61 @@ def write_run_files(
         # one character per test text, in file order: paired (McNemar) tests need no predictions
         "test_correct": "".join(
             "1" if int(p.argmax()) == int(g) else "0" for p, g in zip(test_probs, test_gold)
+        ),
+        **extra,
+    }
+    run.write_metrics(metrics)  # last: the run is finished
+    write_card(run.path)
+    return metrics
+
+
+def _write_multilabel_files(
+    config, ds, label_names, run: RunDir, val_gold, val_probs, test_gold, test_probs, started, extra
+) -> dict:
+    from lcl.export import threshold_vector
+
+    thresholds = extra.pop("thresholds")
+    cut = threshold_vector(thresholds, label_names)
+    test_pred = test_probs >= cut
+    run.write_predictions(
+        [
+            {
+                "text": text,
+                "labels": [label_names[c] for c in np.flatnonzero(g)],
+                "pred": [label_names[c] for c in np.flatnonzero(p)],
+                "probs": {n: round(float(v), 6) for n, v in zip(label_names, probs)},
+            }
+            for text, g, p, probs in zip(list(ds["test"]["text"]), test_gold, test_pred, test_probs)
+        ]
+    )
+    test = multilabel_metrics(test_gold, test_probs, label_names, cut)
+    # the same model at the other thresholds, to see what the per-label choice bought
+    test["macro_f1_at_threshold"] = {
+        "0.5": multilabel_metrics(test_gold, test_probs, label_names, 0.5)["macro_f1"],
+        "global": multilabel_metrics(test_gold, test_probs, label_names, thresholds["global"])[
+            "macro_f1"
+        ],
+        "per_label": test["macro_f1"],
+    }
+    metrics = {
+        "dataset": config.dataset,
+        "loss": config.loss,
+        "seed": config.seed,
+        "multilabel": True,
+        "headline_metric": headline_metric(True),
+        "label_names": label_names,
+        "best_epoch": extra.pop("best_epoch", None),
+        "epochs": config.epochs,
+        "train_examples": len(ds["train"]),
+        "device": extra.pop("device", "cpu"),
+        "runtime_seconds": round(time.time() - started, 1),
+        "train_runtime_seconds": extra.pop("train_runtime_seconds", None),
+        "thresholds": thresholds,
+        "validation": multilabel_metrics(val_gold, val_probs, label_names, cut),
+        "test": test,
+        # one character per test text: 1 where every label is right (subset accuracy)
+        "test_correct": "".join(
+            "1" if (p == (g == 1)).all() else "0" for p, g in zip(test_pred, test_gold)
         ),
         **extra,
     }

@@ -133,6 +133,14 @@ class TrainConfig:
     label_column: str = field(
         default="label", metadata={"help": "label column of your own files and hf:/disk: datasets"}
     )
+    label_separator: str | None = field(
+        default=None,
+        metadata={
+            "help": "split each label of your own files and hf:/disk: datasets at this text "
+            "(e.g. ';'): several classes per text, a multi-label dataset (a JSON list as the "
+            "label is multi-label without it; default: none)"
+        },
+    )
     max_train_samples: int | None = field(
         default=None, metadata={"help": "use the first N training texts after a seeded shuffle"}
     )
@@ -415,6 +423,8 @@ class TrainConfig:
             raise ConfigError(f"--seed must lie in [0, 2**32), not {self.seed}")
         if not self.dataset:
             raise ConfigError("--dataset must not be empty")
+        if self.label_separator is not None and not self.label_separator:
+            raise ConfigError("--label-separator must not be empty (leave it out for none)")
         if not str(self.output_dir).strip():
             raise ConfigError("--output-dir must not be empty (a run needs a folder of its own)")
 

@@ -4,7 +4,9 @@
 >>> ds = load_dataset("empathetic_dialogues:4hard-a", data_dir="../shared/data")
 
 Every loader returns a :class:`datasets.DatasetDict` with splits ``train``, ``validation``
-and ``test`` and columns ``text`` (string) and ``label`` (ClassLabel with names).
+and ``test`` and columns ``text`` (string) and ``label``: a ClassLabel with names, or for
+multi-label data (``goemotions:multilabel``, your files with label lists) a
+``Sequence(ClassLabel)``, a list of class indices per text (:func:`is_multilabel`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from .registry import (
     DataError,
     DatasetInfo,
     DatasetNotFoundError,
+    is_multilabel,
+    label_names,
+    multi_hot,
     resolve_data_dir,
     select_classes,
     unknown_name_message,
@@ -37,6 +42,9 @@ __all__ = [
     "DataError",
     "DatasetNotFoundError",
     "UnknownDatasetError",
+    "is_multilabel",
+    "label_names",
+    "multi_hot",
 ]
 
 
@@ -53,6 +61,7 @@ def load_dataset(
     label_column: str = "label",
     seed: int = 0,
     validation_fraction: float = 0.1,
+    label_separator: str | None = None,
 ) -> datasets.DatasetDict:
     """Load a dataset by name.
 
@@ -68,7 +77,10 @@ def load_dataset(
     ``text_column``/``label_column`` name the input columns of your own files and of
     ``hf:``/``disk:`` datasets;
     ``seed`` drives ISEAR's split and any carved split; ``validation_fraction`` is the size
-    of carved splits (your own files and ``hf:``/``disk:`` datasets).
+    of carved splits (your own files and ``hf:``/``disk:`` datasets). ``label_separator``
+    (e.g. ``";"``) splits the label texts of your own files and ``hf:``/``disk:`` datasets
+    into several classes: the dataset is then multi-label (so it is without it when a JSON
+    label is a list, or the label column is a ``Sequence(ClassLabel)``).
 
     Raises ``UnknownDatasetError`` for an unknown name or class subset,
     ``DatasetNotFoundError`` when the data cannot be found, ``DataError`` for bad files.
@@ -85,6 +97,7 @@ def load_dataset(
             label_column=label_column,
             seed=seed,
             validation_fraction=validation_fraction,
+            label_separator=label_separator,
         )
     if sep and prefix.lower() in CUSTOM_KINDS:
         from .custom import load_custom
@@ -96,8 +109,11 @@ def load_dataset(
             label_column=label_column,
             seed=seed,
             validation_fraction=validation_fraction,
+            label_separator=label_separator,
         )
     base, _, subset = name.partition(":")
+    if name in DATASETS:  # a registered variant such as goemotions:multilabel
+        base, subset = name, ""
     info = DATASETS.get(base)
     if info is None:
         if Path(name).expanduser().exists():
@@ -110,6 +126,7 @@ def load_dataset(
                 label_column=label_column,
                 seed=seed,
                 validation_fraction=validation_fraction,
+                label_separator=label_separator,
             )
         raise UnknownDatasetError(unknown_name_message(name))
 

@@ -9,7 +9,8 @@ too, its kind taken from the extension) where PATH is
 
 A missing **test** split is carved from train first, then a missing **validation** split
 from what is left, each ``validation_fraction`` of the training file, stratified by label
-and seeded with ``seed``. CSV/TSV files need a header row. The text and label columns are
+and seeded with ``seed`` (multi-label data: by iterative stratification, every class kept in
+train). CSV/TSV files need a header row. The text and label columns are
 ``text_column`` / ``label_column`` (default ``text`` / ``label``).
 
 Labels: if every label is a non-negative integer (JSON number or digits) and the training
@@ -22,6 +23,13 @@ object) naming a column twice.
 
 Problems raise :class:`~lcl.data.registry.DataError` with ``file:line: what is wrong``
 (lines are 1-based, as an editor shows them).
+
+Multi-label files: a JSON list as the label (``{"text": "...", "label": ["joy", "love"]}``),
+or, with ``label_separator`` (``--label-separator``), a label text holding several classes
+(``joy;love`` with ``;``) in any kind of file. The dataset's ``label`` is then a
+``Sequence(ClassLabel)``; a JSON scalar counts as a list of one; an empty list, or a label
+text with nothing but separators, is an error with file and line; a class named twice on one
+line counts once. The naming rules above apply to all classes of all lines.
 """
 
 from __future__ import annotations
@@ -81,15 +89,8 @@ def _decode(path: Path) -> str:
         ) from None
 
 
-def _check(
-    path: Path, line: int, text: object, label: object, text_column: str, label_column: str
-) -> Record:
-    if not isinstance(text, str):
-        raise DataError(
-            f"{path}:{line}: text in {text_column!r} must be a string, got {type(text).__name__}"
-        )
-    if not text.strip():
-        raise DataError(f"{path}:{line}: empty text in column {text_column!r}")
+def _check_label(path: Path, line: int, label: object, label_column: str) -> object:
+    """One class value, checked: a non-empty string (stripped) or a number."""
     if (
         label is None
         or (isinstance(label, str) and not label.strip())
@@ -106,11 +107,45 @@ def _check(
             f"{path}:{line}: missing label in column {label_column!r} ({label!r}); "
             "give every example its class (rename the class if it is really called so)"
         )
-    return Record(text, label.strip() if isinstance(label, str) else label, line)
+    return label.strip() if isinstance(label, str) else label
+
+
+def _check(
+    path: Path,
+    line: int,
+    text: object,
+    label: object,
+    text_column: str,
+    label_column: str,
+    label_separator: str | None = None,
+) -> Record:
+    """A checked record. A label that is a list (JSON), or a text split by
+    ``label_separator``, is a tuple of classes (multi-label); otherwise one class."""
+    if not isinstance(text, str):
+        raise DataError(
+            f"{path}:{line}: text in {text_column!r} must be a string, got {type(text).__name__}"
+        )
+    if not text.strip():
+        raise DataError(f"{path}:{line}: empty text in column {text_column!r}")
+    if label_separator and isinstance(label, str) and label.strip():
+        label = [part for part in label.split(label_separator) if part.strip()]
+    if isinstance(label, (list, tuple)):
+        if not label:
+            raise DataError(
+                f"{path}:{line}: no label in column {label_column!r}; "
+                "every text needs at least one class"
+            )
+        values = (_check_label(path, line, v, label_column) for v in label)
+        return Record(text, tuple(dict.fromkeys(values)), line)
+    return Record(text, _check_label(path, line, label, label_column), line)
 
 
 def _read_delimited(
-    path: Path, delimiter: str, text_column: str, label_column: str
+    path: Path,
+    delimiter: str,
+    text_column: str,
+    label_column: str,
+    label_separator: str | None = None,
 ) -> list[Record]:
     reader = csv.reader(io.StringIO(_decode(path), newline=""), delimiter=delimiter, strict=True)
     records: list[Record] = []
@@ -146,7 +181,11 @@ def _read_delimited(
                 f"{path}:{start}: cannot parse line: expected {len(header)} fields, found {len(row)}"
                 " (unquoted delimiter or quote?)"
             )
-        records.append(_check(path, start, row[i_text], row[i_label], text_column, label_column))
+        records.append(
+            _check(
+                path, start, row[i_text], row[i_label], text_column, label_column, label_separator
+            )
+        )
     if header is None:
         raise DataError(
             f"{path}:1: empty file (expected a header with {text_column!r} and {label_column!r})"
@@ -166,7 +205,9 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
     return dict(pairs)
 
 
-def _read_jsonl(path: Path, text_column: str, label_column: str) -> list[Record]:
+def _read_jsonl(
+    path: Path, text_column: str, label_column: str, label_separator: str | None = None
+) -> list[Record]:
     records = []
     for line_no, line in enumerate(_decode(path).split("\n"), start=1):
         if not line.strip():
@@ -191,18 +232,31 @@ def _read_jsonl(path: Path, text_column: str, label_column: str) -> list[Record]
                     f"{path}:{line_no}: missing column {col!r} (found: {', '.join(obj)})"
                 )
         records.append(
-            _check(path, line_no, obj[text_column], obj[label_column], text_column, label_column)
+            _check(
+                path,
+                line_no,
+                obj[text_column],
+                obj[label_column],
+                text_column,
+                label_column,
+                label_separator,
+            )
         )
     return records
 
 
 def read_file(
-    path: Path, kind: str, text_column: str = "text", label_column: str = "label"
+    path: Path,
+    kind: str,
+    text_column: str = "text",
+    label_column: str = "label",
+    label_separator: str | None = None,
 ) -> list[Record]:
     """Records of one file; raises DataError on the first problem."""
     if kind == "jsonl":
-        return _read_jsonl(path, text_column, label_column)
-    return _read_delimited(path, "," if kind == "csv" else "\t", text_column, label_column)
+        return _read_jsonl(path, text_column, label_column, label_separator)
+    delimiter = "," if kind == "csv" else "\t"
+    return _read_delimited(path, delimiter, text_column, label_column, label_separator)
 
 
 def _split_files(path: Path, kind: str | None) -> tuple[str, dict[str, Path]]:
@@ -246,12 +300,16 @@ def load_custom(
     label_column: str = "label",
     seed: int = 0,
     validation_fraction: float = 0.1,
+    label_separator: str | None = None,
 ) -> datasets.DatasetDict:
     """Load a file or a split directory as a DatasetDict (see the module docstring)."""
     if kind is not None and kind not in CUSTOM_KINDS:
         raise DataError(f"unknown file kind {kind!r}; use one of {', '.join(CUSTOM_KINDS)}")
     kind, files = _split_files(Path(path).expanduser(), kind)
-    records = {split: read_file(f, kind, text_column, label_column) for split, f in files.items()}
+    records = {
+        split: read_file(f, kind, text_column, label_column, label_separator)
+        for split, f in files.items()
+    }
     if not records["train"]:
         raise DataError(f"{files['train']}: no examples")
 
@@ -261,6 +319,7 @@ def load_custom(
         f"the training file {files['train']}",
         seed,
         validation_fraction,
+        multilabel=bool(label_separator),
     )
 
 
@@ -271,13 +330,22 @@ def assemble(
     seed: int = 0,
     validation_fraction: float = 0.1,
     names: Sequence[str] | None = None,
+    multilabel: bool = False,
 ) -> datasets.DatasetDict:
     """Checked records per split -> DatasetDict: labels to class indices, missing splits carved.
 
     ``locate(split, record)`` says where a record came from (``file:line``) for errors;
     ``train_desc`` names the training data. With ``names`` (a ClassLabel's names, labels given
     as those names) the classes are kept as they are; otherwise they follow the module rules.
+    The data is multi-label (a list of class indices per text) when ``multilabel`` is set or
+    any record's label is a tuple of classes; a single class then counts as a list of one.
     """
+    multilabel = multilabel or any(
+        isinstance(r.label, tuple) for recs in records.values() for r in recs
+    )
+
+    def values(r: Record) -> tuple:
+        return r.label if isinstance(r.label, tuple) else (r.label,)
 
     def is_int(v: object) -> bool:
         return (isinstance(v, int) and v >= 0) or (
@@ -289,9 +357,9 @@ def assemble(
         integer, norm = False, str
         train_labels = set(names)
     else:
-        integer = all(is_int(r.label) for recs in records.values() for r in recs)
+        integer = all(is_int(v) for recs in records.values() for r in recs for v in values(r))
         norm = (lambda v: int(v)) if integer else (lambda v: str(v))
-        train_labels = {norm(r.label) for r in records["train"]}
+        train_labels = {norm(v) for r in records["train"] for v in values(r)}
         if integer and train_labels == set(range(len(train_labels))):
             names = [str(i) for i in range(len(train_labels))]
             logger.info(
@@ -317,13 +385,16 @@ def assemble(
     for split, recs in records.items():
         texts, labels = [], []
         for r in recs:
-            value = norm(r.label)
-            if value not in train_labels:
-                raise DataError(
-                    f"{locate(split, r)}: label {value!r} does not occur in {train_desc}"
-                )
+            ids = []
+            for v in values(r):
+                value = norm(v)
+                if value not in train_labels:
+                    raise DataError(
+                        f"{locate(split, r)}: label {value!r} does not occur in {train_desc}"
+                    )
+                ids.append(index[value])
             texts.append(r.text)
-            labels.append(index[value])
+            labels.append(sorted(set(ids)) if multilabel else ids[0])
         splits[split] = (texts, labels)
 
     fraction = validation_fraction
@@ -334,4 +405,4 @@ def assemble(
         splits["train"], splits["validation"] = carve(
             *splits["train"], fraction, seed, "validation"
         )
-    return build({s: splits[s] for s in ("train", "validation", "test")}, names)
+    return build({s: splits[s] for s in ("train", "validation", "test")}, names, multilabel)

@@ -13,6 +13,8 @@ whose labels are all missing (``-1``/None, as in GLUE's test sets) counts as mis
 and label columns are ``text_column``/``label_column``. A ``ClassLabel`` column keeps its
 names and their order; other labels follow the own-file rules (non-negative integers kept,
 strings become classes sorted by name, a validation/test label absent from train is an error).
+A ``Sequence(ClassLabel)`` label column (as go_emotions' ``labels``), lists of labels, or
+labels split by ``label_separator`` make the dataset multi-label.
 
 Problems raise :class:`~lcl.data.registry.DataError` or
 :class:`~lcl.data.registry.DatasetNotFoundError` with one line naming the source, the split
@@ -83,7 +85,12 @@ def _pick_splits(source: str, data) -> dict[str, datasets.Dataset]:
 
 
 def _records(
-    source: str, split: str, ds: datasets.Dataset, text_column: str, label_column: str
+    source: str,
+    split: str,
+    ds: datasets.Dataset,
+    text_column: str,
+    label_column: str,
+    label_separator: str | None = None,
 ) -> tuple[list[Record], list[str] | None]:
     where = f"{source}[{split}]"
     for col in (text_column, label_column):
@@ -91,16 +98,22 @@ def _records(
             found = ", ".join(ds.column_names)
             raise DataError(f"{where}: missing column {col!r} (found: {found})")
     feature = ds.features[label_column]
-    names = list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
+    inner = getattr(feature, "feature", None)  # Sequence(ClassLabel): multi-label, as go_emotions
+    class_label = inner if isinstance(inner, datasets.ClassLabel) else feature
+    names = list(class_label.names) if isinstance(class_label, datasets.ClassLabel) else None
     columns = ds.select_columns([text_column, label_column])[:]
     texts, labels = columns[text_column], columns[label_column]
+
+    def name(v):
+        return names[v] if isinstance(v, int) and 0 <= v < len(names) else None
+
     if names is not None:
-        labels = [names[v] if isinstance(v, int) and 0 <= v < len(names) else None for v in labels]
+        labels = [[name(x) for x in v] if isinstance(v, list) else name(v) for v in labels]
     if labels and all(v is None for v in labels) and split != "train":
         logger.warning("%s: no labels (all missing); carving this split from train instead", where)
         return [], names
     return [
-        _check(where, row, t, v, text_column, label_column)
+        _check(where, row, t, v, text_column, label_column, label_separator)
         for row, (t, v) in enumerate(zip(texts, labels), start=1)
     ], names
 
@@ -113,6 +126,7 @@ def load_external(
     label_column: str = "label",
     seed: int = 0,
     validation_fraction: float = 0.1,
+    label_separator: str | None = None,
 ) -> datasets.DatasetDict:
     """``kind`` ``hf`` or ``disk``; ``spec`` what follows the prefix (see the module docstring)."""
     if kind not in EXTERNAL_KINDS:
@@ -121,7 +135,7 @@ def load_external(
     data = _fetch_hub(spec) if kind == "hf" else _fetch_disk(spec)
     records, names = {}, None
     for split, ds in _pick_splits(source, data).items():
-        recs, split_names = _records(source, split, ds, text_column, label_column)
+        recs, split_names = _records(source, split, ds, text_column, label_column, label_separator)
         if split == "train":
             names = split_names
         elif (split_names is None) != (names is None) or (names and split_names != names):
@@ -137,4 +151,5 @@ def load_external(
         seed,
         validation_fraction,
         names=names,
+        multilabel=bool(label_separator),
     )

@@ -7,7 +7,9 @@ and, for label-aware objectives, the weighting logits) into the loss and its nam
 The registry maps a name to ``"module:Class"`` and imports the class only when it is built,
 so this module stays cheap to import (``lcl.training_args`` takes :data:`LOSSES` from here).
 Adding an objective is one file in this package and one line in :data:`OBJECTIVES`
-(docs/EXTENDING.md).
+(docs/EXTENDING.md). On multi-label data (several classes per text) the same names hold: ``ce``
+is binary cross-entropy per label, ``scl`` and ``lcl`` use
+:class:`~lcl.losses.MultiLabelSupConLoss` and :class:`~lcl.losses.MultiLabelLabelAwareContrastiveLoss`.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def get_objective(name: str) -> type[Objective]:
     return getattr(importlib.import_module(module), cls)
 
 
-def build_objective(config: TrainConfig) -> Objective:
-    """The objective of ``config.loss``, built from the configuration."""
-    return get_objective(config.loss)(config)
+def build_objective(config: TrainConfig, multilabel: bool = False) -> Objective:
+    """The objective of ``config.loss``, built from the configuration; ``multilabel`` for
+    multi-hot labels (per-label binary cross-entropy, the multi-label contrastive losses)."""
+    return get_objective(config.loss)(config, multilabel=multilabel)

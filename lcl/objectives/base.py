@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lcl.losses import ContrastiveMemory
-from lcl.losses.base import ContrastiveLoss
 from lcl.training_args import TrainConfig
 
 
@@ -29,13 +29,18 @@ class Objective:
     memory queue, are in the model's ``state_dict`` and checkpoints).
 
     In evaluation mode the model computes cross-entropy only, whatever the objective.
+
+    With ``multilabel`` the labels are (N, C) multi-hot rows: :meth:`classification_loss` is
+    binary cross-entropy per label (sigmoid heads), and ``build_contrastive`` returns the
+    multi-label loss of its kind.
     """
 
     uses_features: ClassVar[bool] = False
     uses_weights: ClassVar[bool] = False
 
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: TrainConfig, multilabel: bool = False) -> None:
         self.config = config
+        self.multilabel = multilabel
         self.contrastive: nn.Module | None = self.build_contrastive()
 
     @classmethod
@@ -46,8 +51,22 @@ class Objective:
         """The contrastive loss module, if the objective has one (None here)."""
         return None
 
-    def with_memory(self, loss: ContrastiveLoss) -> nn.Module:
-        """``loss`` wrapped in the label-aware memory when ``--memory-size`` is set."""
+    def classification_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of class ids, or for multi-label rows the mean binary cross-entropy
+        over every (text, label) of the sigmoid outputs; computed in float32."""
+        if self.multilabel:
+            return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+        return F.cross_entropy(logits.float(), labels)
+
+    def with_memory(self, loss: nn.Module) -> nn.Module:
+        """``loss`` wrapped in the label-aware memory when ``--memory-size`` is set (single-label
+        losses only: the memory queues one class per sample)."""
+        if self.config.memory_size > 0 and self.multilabel:
+            from lcl.training_args import ConfigError
+
+            raise ConfigError(
+                "--memory-size works with one class per text only, not with multi-label data"
+            )
         if self.config.memory_size > 0:
             return ContrastiveMemory(
                 loss, memory_size=self.config.memory_size, start_step=self.config.memory_start_step
@@ -64,7 +83,8 @@ class Objective:
         """The loss of a training batch.
 
         Inputs:
-            logits: (N, C) main-network logits; labels: (N,) class ids;
+            logits: (N, C) main-network logits; labels: (N,) class ids, or (N, C) multi-hot
+                rows when ``multilabel``;
             features: (N, D) contrastive features if ``uses_features``, else None;
             weight_logits: (N, C) weighting-network logits if ``uses_weights`` and the model
                 has a weighting network, else None.

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from lcl.losses import LabelAwareContrastiveLoss
+from lcl.losses import LabelAwareContrastiveLoss, MultiLabelLabelAwareContrastiveLoss
 from lcl.objectives.base import Objective
 
 
@@ -19,6 +18,11 @@ class LabelAware(Objective):
     model's own detached logits and there is no third term. ``--detach-weights`` stops the
     contrastive gradient into the weights (:class:`~lcl.losses.LabelAwareContrastiveLoss`).
     Parts: ``loss_ce``, ``loss_weighting_ce`` (with a weighting network), ``loss_contrastive``.
+
+    On multi-label data both CE terms are per-label binary cross-entropy, so the weighting
+    network's sigmoid outputs are its per-label probabilities, and they are the weights of
+    :class:`~lcl.losses.MultiLabelLabelAwareContrastiveLoss` (a candidate weighs as the mean
+    probability of its labels; MulSupCon positives).
     """
 
     uses_features = True
@@ -29,6 +33,14 @@ class LabelAware(Objective):
         return config.weighting == "network"
 
     def build_contrastive(self):
+        if self.multilabel:
+            return self.with_memory(
+                MultiLabelLabelAwareContrastiveLoss(
+                    temperature=self.config.temperature,
+                    weight_activation="sigmoid",
+                    detach_weights=self.config.detach_weights,
+                )
+            )
         return self.with_memory(
             LabelAwareContrastiveLoss(
                 temperature=self.config.temperature, detach_weights=self.config.detach_weights
@@ -39,10 +51,10 @@ class LabelAware(Objective):
         self, logits, labels, features=None, weight_logits=None
     ) -> dict[str, torch.Tensor]:
         lam = self.config.lam
-        ce = F.cross_entropy(logits.float(), labels)
+        ce = self.classification_loss(logits, labels)
         parts = {"loss_ce": ce}
         if weight_logits is not None:
-            weighting_ce = F.cross_entropy(weight_logits.float(), labels)
+            weighting_ce = self.classification_loss(weight_logits, labels)
             parts["loss_weighting_ce"] = weighting_ce
         else:  # weighting: self — the main model's own, detached, belief
             weight_logits, weighting_ce = logits.detach(), None

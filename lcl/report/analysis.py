@@ -74,18 +74,31 @@ def is_loss_part(key: str, value: Any) -> bool:
     )
 
 
-def training_series(history: list[dict[str, Any]] | None) -> tuple[dict[str, Series], Series]:
-    """Loss parts per logged step (every ``loss*`` key of the log) and validation accuracy per
-    epoch; empty for a run without history."""
+def label_confusion_rates(confusion: np.ndarray, support: Sequence[int]) -> np.ndarray:
+    """A multi-label run's label confusion (counts; row ``i`` the texts labelled ``i``) as
+    shares of those ``support[i]`` texts: the diagonal is each class's recall, ``[i, j]`` the
+    share of the texts of ``i`` wrongly given ``j``."""
+    totals = np.asarray(support, dtype=float)[:, None]
+    matrix = np.asarray(confusion, dtype=float)
+    return np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+
+
+def training_series(
+    history: list[dict[str, Any]] | None, metric: str = "accuracy"
+) -> tuple[dict[str, Series], Series]:
+    """Loss parts per logged step (every ``loss*`` key of the log) and the validation
+    ``metric`` (the run's headline: accuracy, or macro-F1 for multi-label) per epoch; empty for
+    a run without history."""
+    key_eval = f"eval_{metric}"
     losses: dict[str, Series] = {}
     val_x: list[float] = []
     val_y: list[float] = []
     for entry in history or []:
         if not isinstance(entry, dict) or "train_runtime" in entry:
             continue
-        if "eval_accuracy" in entry:
+        if key_eval in entry:
             val_x.append(float(entry.get("epoch", len(val_x) + 1)))
-            val_y.append(float(entry["eval_accuracy"]))
+            val_y.append(float(entry[key_eval]))
             continue
         if any(k.startswith("eval_") for k in entry):
             continue

@@ -18,6 +18,7 @@ from matplotlib.ticker import MaxNLocator
 
 from lcl.report.analysis import (
     confusability_source,
+    label_confusion_rates,
     loss_part_keys,
     loss_part_title,
     project_2d,
@@ -128,6 +129,30 @@ def confusion_matrix(run: RunData, order: list[int]) -> bytes:
     return png_bytes(fig)
 
 
+def label_support(run: RunData) -> list[int]:
+    """Test texts carrying each class, in ``run.label_names`` order."""
+    per_class = run.metrics["test"]["per_class"]
+    return [int(per_class.get(n, {}).get("support", 0)) for n in run.label_names]
+
+
+def label_confusion(run: RunData, order: list[int]) -> bytes:
+    """A multi-label run's test label confusion, classes in ``order``: row ``i`` is the texts
+    labelled ``i``; the diagonal the share predicted ``i`` (recall), ``[i, j]`` the share
+    wrongly given ``j`` as well or instead."""
+    names = [run.label_names[i] for i in order]
+    rates = label_confusion_rates(run.confusion, label_support(run))[np.ix_(order, order)]
+    fig = new_figure(*_matrix_figsize(len(names)))
+    ax = fig.add_subplot()
+    im = _heatmap(ax, rates, names, "Blues", 1.0, "Predicted label", "True label")
+    f1 = run.metrics["test"].get("macro_f1")
+    title = f"{run.label}: test label confusion"
+    if f1 is not None:
+        title += f"\nmacro-F1 {float(f1):.1%}"
+    ax.set_title(title, fontsize=11)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="fraction of texts with the true label")
+    return png_bytes(fig)
+
+
 def confusability(run: RunData, order: list[int]) -> bytes:
     """The class-confusability map of ``confusability.json``, classes in ``order``."""
     names = [run.label_names[i] for i in order]
@@ -147,7 +172,8 @@ def confusability(run: RunData, order: list[int]) -> bytes:
     ax.set_title(
         f"{run.label}: confusability\n{confusability_source(run.confusability)}", fontsize=11
     )
-    fig.colorbar(im, ax=ax, shrink=0.8, label="mean softmax probability")
+    kind = "sigmoid" if run.multilabel else "softmax"
+    fig.colorbar(im, ax=ax, shrink=0.8, label=f"mean {kind} probability")
     return png_bytes(fig)
 
 
@@ -259,8 +285,10 @@ def embeddings_tsne(run: RunData, max_points: int, seed: int) -> bytes:
 
 def training_curves(runs: list[RunData]) -> bytes:
     """One panel per logged loss part (every ``loss*`` key of history.json) and one of
-    validation accuracy per epoch (★ = best epoch); runs without history draw nothing."""
-    series = [training_series(r.history) for r in runs]
+    validation accuracy (macro-F1 for multi-label runs) per epoch (★ = best epoch); runs
+    without history draw nothing."""
+    metric = runs[0].metrics.get("headline_metric", "accuracy")
+    series = [training_series(r.history, metric) for r in runs]
     panels: list[tuple[str, str]] = []
     for key in loss_part_keys([s[0] for s in series]):
         if key == "loss_ce" and all(
@@ -268,7 +296,7 @@ def training_curves(runs: list[RunData]) -> bytes:
         ):
             continue  # plain CE runs only: the CE part is the total loss, skip the duplicate panel
         panels.append((key, loss_part_title(key)))
-    panels.append(("val", "Validation accuracy"))
+    panels.append(("val", "Validation macro-F1" if metric == "macro_f1" else "Validation accuracy"))
     ncols = min(len(panels), 3)
     nrows = math.ceil(len(panels) / ncols)
     fig = new_figure(4.2 * ncols, 3.3 * nrows + 0.4)

@@ -76,17 +76,28 @@ HEADLINE = (
 )
 
 
+HEADLINE_MULTILABEL = (
+    ("test", "macro_f1", "Test macro-F1", "pct"),
+    ("test", "micro_f1", "Test micro-F1", "pct"),
+    ("test", "subset_accuracy", "Test subset accuracy", "pct"),
+    ("test", "hamming_loss", "Test Hamming loss", "float"),
+    ("validation", "macro_f1", "Val. macro-F1", "pct"),
+    ("validation", "micro_f1", "Val. micro-F1", "pct"),
+)
+
+
 def _hex(rgb: Sequence[float]) -> str:
     return "#" + "".join(f"{int(round(c * 255)):02x}" for c in rgb[:3])
 
 
 def headline_table(runs: list[RunData]) -> str:
     """The headline metrics of every run, then each run's difference from the first."""
-    head = "".join(f"<th>{esc(t)}</th>" for _, _, t, _ in HEADLINE)
+    headline = HEADLINE_MULTILABEL if runs[0].multilabel else HEADLINE
+    head = "".join(f"<th>{esc(t)}</th>" for _, _, t, _ in headline)
     rows = []
     for r_i, run in enumerate(runs):
         cells = []
-        for split, key, _, kind in HEADLINE:
+        for split, key, _, kind in headline:
             v = (run.metrics.get(split) or {}).get(key)
             cells.append(f"<td>{esc(_fmt_pct(v) if kind == 'pct' else _fmt_float(v))}</td>")
         swatch = f'<span class="swatch" style="background:{_hex(run_colour(r_i))}"></span>'
@@ -98,7 +109,7 @@ def headline_table(runs: list[RunData]) -> str:
         )
     for run in runs[1:]:
         cells = []
-        for split, key, _, kind in HEADLINE:
+        for split, key, _, kind in headline:
             a = (runs[0].metrics.get(split) or {}).get(key)
             b = (run.metrics.get(split) or {}).get(key)
             text = (

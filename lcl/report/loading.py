@@ -62,6 +62,10 @@ class RunData:
     embeddings: np.ndarray
     label: str = ""
     slug: str = ""
+    # several classes per text (metrics.json ``multilabel``): ``confusion`` is then the label
+    # confusion (row i: texts labelled i; diagonal: predicted i; j: given j wrongly) and
+    # ``true_idx`` each text's first label (to colour the t-SNE map)
+    multilabel: bool = False
     # Derived, in ``label_names`` order.
     confusion: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     confusability_matrix: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
@@ -147,7 +151,9 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
     for key in ("label_names", "test"):
         if key not in metrics:
             raise ReportError(f"{METRICS_FILE} in {path} has no {key!r} entry")
-    for key in ("per_class", "confusion_matrix"):
+    multilabel = bool(metrics.get("multilabel"))
+    confusion_key = "label_confusion" if multilabel else "confusion_matrix"
+    for key in ("per_class", confusion_key):
         if key not in metrics["test"]:
             raise ReportError(f"{METRICS_FILE} in {path} has no test.{key} entry")
     names = [str(n) for n in metrics["label_names"]]
@@ -155,8 +161,14 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
         raise ReportError(f"{METRICS_FILE} in {path} has an empty label_names list")
 
     predictions = _read_predictions(path)
+    where = f"{PREDICTIONS_FILE} in {path}"
     true_idx = np.array(
-        [_label_index(p.get("label"), names, f"{PREDICTIONS_FILE} in {path}") for p in predictions],
+        [
+            _label_index((p.get("labels") or [None])[0], names, where)
+            if multilabel
+            else _label_index(p.get("label"), names, where)
+            for p in predictions
+        ],
         dtype=int,
     )
 
@@ -194,11 +206,12 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunData:
         history=history,
         confusability=conf,
         embeddings=np.asarray(embeddings, dtype=np.float64),
+        multilabel=multilabel,
         confusion=_reindex(
-            metrics["test"]["confusion_matrix"],
+            metrics["test"][confusion_key],
             names,
             names,
-            f"{path}/{METRICS_FILE} confusion_matrix",
+            f"{path}/{METRICS_FILE} {confusion_key}",
         ),
         confusability_matrix=_reindex(
             conf["matrix"], conf_names, names, f"{path}/{CONFUSABILITY_FILE} matrix"
@@ -211,6 +224,11 @@ def align_runs(runs: list[RunData]) -> None:
     """Put every run's per-class data into the first run's label order."""
     ref = runs[0].label_names
     for run in runs[1:]:
+        if run.multilabel != runs[0].multilabel:
+            raise ReportError(
+                f"{run.path} and {runs[0].path}: one is multi-label, the other not; "
+                "only runs on the same dataset can share a report"
+            )
         if sorted(run.label_names) != sorted(ref):
             raise ReportError(
                 f"{run.path} has different classes than {runs[0].path}; "

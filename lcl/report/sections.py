@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lcl.report import figures
-from lcl.report.analysis import confusability_source, row_normalise
+from lcl.report.analysis import confusability_source, label_confusion_rates, row_normalise
 from lcl.report.html import (
     Image,
     config_table,
@@ -37,6 +37,10 @@ class Context:
     @property
     def multi(self) -> bool:
         return len(self.runs) > 1
+
+    @property
+    def multilabel(self) -> bool:
+        return self.runs[0].multilabel
 
     @property
     def names(self) -> list[str]:
@@ -90,7 +94,8 @@ def text(value: Text, ctx: Context) -> str:
 
 def _summary_intro(ctx: Context) -> str:
     ref = f" Differences are relative to <b>{esc(ctx.runs[0].label)}</b>." if ctx.multi else ""
-    return f"{len(ctx.names)} classes, {len(ctx.runs[0].predictions)} test texts.{ref}"
+    kind = " (multi-label: several per text)" if ctx.multilabel else ""
+    return f"{len(ctx.names)} classes{kind}, {len(ctx.runs[0].predictions)} test texts.{ref}"
 
 
 def _order_intro(ctx: Context) -> str:
@@ -103,6 +108,13 @@ def _order_intro(ctx: Context) -> str:
 
 def _confusion_caption(ctx: Context, run: RunData) -> str:
     return confusion_caption(row_normalise(run.confusion), ctx.names, lambda v: f"{v:.0%}")
+
+
+def _label_confusion_caption(ctx: Context, run: RunData) -> str:
+    from lcl.report.figures import label_support
+
+    rates = label_confusion_rates(run.confusion, label_support(run))
+    return confusion_caption(rates, ctx.names, lambda v: f"{v:.0%}")
 
 
 def _confusability_caption(ctx: Context, run: RunData) -> str:
@@ -132,6 +144,25 @@ SECTIONS: list[Section] = [
             "Confusion matrix of {label}",
             caption=_confusion_caption,
         ),
+        shown=lambda ctx: not ctx.multilabel,
+    ),
+    Section(
+        "label-confusion",
+        "Label confusion",
+        "Label confusion (test)",
+        lambda ctx: (
+            "Several labels per text: row <i>i</i> is the test texts labelled <i>i</i>; the "
+            "diagonal is the share predicted <i>i</i> (recall), cell <i>j</i> the share given "
+            "<i>j</i> although not labelled so, at the decision thresholds saved with the "
+            "model. " + _order_intro(ctx).replace("confusion rows", "label-confusion rows")
+        ),
+        FigureSpec(
+            "label_confusion",
+            lambda ctx, run: figures.label_confusion(run, ctx.order),
+            "Label confusion of {label}",
+            caption=_label_confusion_caption,
+        ),
+        shown=lambda ctx: ctx.multilabel,
     ),
     Section(
         "f1",
@@ -152,8 +183,11 @@ SECTIONS: list[Section] = [
         "confusability",
         "Confusability",
         "Class confusability",
-        "Mean softmax over validation texts of each true class, from the network that supplies "
-        "the LCL weights (or the main model when there is none).",
+        lambda ctx: (
+            f"Mean {'sigmoid' if ctx.multilabel else 'softmax'} over validation texts of each "
+            "true class, from the network that supplies the LCL weights (or the main model "
+            "when there is none)."
+        ),
         FigureSpec(
             "confusability",
             lambda ctx, run: figures.confusability(run, ctx.order),
@@ -166,7 +200,9 @@ SECTIONS: list[Section] = [
         "Embeddings",
         "Test embeddings (t-SNE)",
         lambda ctx: (
-            "L2-normalised contrastive features, coloured by true class; t-SNE with "
+            "L2-normalised contrastive features, coloured by true class"
+            + (" (a text's first label)" if ctx.multilabel else "")
+            + "; t-SNE with "
             f"random_state={ctx.seed}, at most {ctx.tsne_max_points} points per run."
         ),
         FigureSpec(
@@ -179,8 +215,11 @@ SECTIONS: list[Section] = [
         "training",
         "Training",
         "Training curves",
-        "Loss parts per logged step; validation accuracy per epoch "
-        "(★ = best epoch, the checkpoint that was evaluated on test).",
+        lambda ctx: (
+            "Loss parts per logged step; validation "
+            + ("macro-F1" if ctx.multilabel else "accuracy")
+            + " per epoch (★ = best epoch, the checkpoint that was evaluated on test)."
+        ),
         FigureSpec(
             "training_curves",
             lambda ctx: figures.training_curves(ctx.runs),
