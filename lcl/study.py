@@ -56,6 +56,7 @@ RESULT_COLUMNS = [
     "weighted_f1",
     "macro_f1",
     "mean_entropy",
+    "headline_metric",
     "train_steps",
     "seconds_per_step",
     "runtime_seconds",
@@ -242,6 +243,8 @@ def _row(cell: Cell) -> dict[str, Any]:
         "macro_f1": round(m["test"]["macro_f1"], 4),
         # mean predictive entropy on test (nats): the paper's "more differentiated outputs"
         "mean_entropy": _rounded(m["test"].get("mean_entropy")),
+        # what the run is judged by: accuracy, or macro-F1 for multi-label runs
+        "headline_metric": m.get("headline_metric", "accuracy"),
         "train_steps": steps,
         # evaluation passes are inside train_runtime, so this slightly overstates a step
         "seconds_per_step": round(train_runtime / steps, 3) if train_runtime and steps else None,
@@ -252,6 +255,16 @@ def _row(cell: Cell) -> dict[str, Any]:
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
+
+
+METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "weighted_f1": "weighted F1"}
+
+
+def headline_metric(rows: list[dict[str, Any]]) -> str:
+    """The metric tables and paired tests use: macro-F1 when every finished run is multi-label
+    (their ``accuracy`` is subset accuracy), else accuracy."""
+    kinds = {r.get("headline_metric") or "accuracy" for r in rows}
+    return "macro_f1" if kinds == {"macro_f1"} else "accuracy"
 
 
 def collect(study: Study) -> list[dict[str, Any]]:
@@ -273,7 +286,8 @@ def results_markdown(study: Study, rows: list[dict[str, Any]]) -> str:
     variants = list(dict.fromkeys(c.variant for c in study.cells))
     datasets = list(dict.fromkeys(c.dataset for c in study.cells))
     models = list(dict.fromkeys(r["model"] for r in rows))
-    head = "Test accuracy / weighted F1 in % as mean (std) over seeds; n = finished seeds"
+    metric = METRIC_NAMES[headline_metric(rows)]
+    head = f"Test {metric} / weighted F1 in % as mean (std) over seeds; n = finished seeds"
     if len(models) <= 1:
         encoder = f"; encoder: {models[0]}" if models else ""
         lines = [f"{head}{encoder}.", "", *_table(datasets, variants, rows)]
@@ -289,8 +303,10 @@ def results_markdown(study: Study, rows: list[dict[str, Any]]) -> str:
 
 
 def _table(datasets: list[str], variants: list[str], rows: list[dict[str, Any]]) -> list[str]:
+    metric = headline_metric(rows)
+    short = {"accuracy": "acc", "macro_f1": "mF1"}[metric]
     lines = [
-        "| dataset | " + " | ".join(f"{v} acc | {v} wF1 | n" for v in variants) + " |",
+        "| dataset | " + " | ".join(f"{v} {short} | {v} wF1 | n" for v in variants) + " |",
         "|---|" + "---|---|---|" * len(variants),
     ]
     for d in datasets:
@@ -298,7 +314,7 @@ def _table(datasets: list[str], variants: list[str], rows: list[dict[str, Any]])
         for v in variants:
             rs = [r for r in rows if r["dataset"] == d and r["variant"] == v]
             cells += [
-                _mean_std([r["accuracy"] for r in rs]),
+                _mean_std([r[metric] for r in rs]),
                 _mean_std([r["weighted_f1"] for r in rs]),
                 str(len(rs)),
             ]
@@ -313,19 +329,30 @@ def paired_lines(variants: list[str], rows: list[dict[str, Any]]) -> list[str]:
     from lcl.compare import paired_rows, sign_test
 
     reference = "ce" if "ce" in variants else variants[0]
+    metric = headline_metric(rows)
+    metric_name = METRIC_NAMES[metric]
     out = []
     for v in variants:
-        pairs = paired_rows(rows, reference, v)
+        pairs = paired_rows(rows, reference, v, metric=metric)
         if v == reference or not pairs:
             continue
-        s = sign_test([(float(a["accuracy"]), float(b["accuracy"])) for a, b in pairs])
-        f1 = sign_test([(float(a["weighted_f1"]), float(b["weighted_f1"])) for a, b in pairs])
+        s = sign_test([(float(a[metric]), float(b[metric])) for a, b in pairs])
         line = (
-            f"- {v} − {reference}: {100 * s.mean_difference:+.1f} accuracy points over "
+            f"- {v} − {reference}: {100 * s.mean_difference:+.1f} {metric_name} points over "
             f"{len(pairs)} dataset-seed pairs, higher in {s.wins}, lower in {s.losses}, "
-            f"level in {s.ties} (sign test p = {s.p:.2g}); weighted F1 "
-            f"{100 * f1.mean_difference:+.1f} (higher in {f1.wins}, lower in {f1.losses})"
+            f"level in {s.ties} (sign test p = {s.p:.2g})"
         )
+        f1 = [
+            (float(a["weighted_f1"]), float(b["weighted_f1"]))
+            for a, b in pairs
+            if a.get("weighted_f1") not in (None, "") and b.get("weighted_f1") not in (None, "")
+        ]
+        if f1 and metric != "weighted_f1":
+            t = sign_test(f1)
+            line += (
+                f"; weighted F1 {100 * t.mean_difference:+.1f} (higher in {t.wins}, "
+                f"lower in {t.losses})"
+            )
         entropy = [
             (float(a["mean_entropy"]), float(b["mean_entropy"]))
             for a, b in pairs
@@ -350,6 +377,8 @@ def _mcnemar_summary(pairs: list[tuple[dict, dict]], variant: str, reference: st
 
     tests = []
     for a, b in pairs:
+        if not a.get("run_dir") or not b.get("run_dir"):
+            continue
         try:
             tests.append(compare_runs(a["run_dir"], b["run_dir"]))
         except (RunFolderError, ValueError, OSError):

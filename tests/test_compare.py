@@ -109,3 +109,30 @@ def test_paired_rows_match_dataset_and_seed():
         ("x", 0, 0.6),
         ("y", 0, 0.7),
     ]
+
+
+def test_multilabel_study_results_are_judged_by_macro_f1():
+    from lcl.study import _table, headline_metric, paired_lines
+
+    rows = [
+        {
+            "dataset": "goemotions:multilabel",
+            "seed": s,
+            "variant": v,
+            "accuracy": 0.3,  # subset accuracy: equal, so only macro-F1 can tell them apart
+            "macro_f1": f1,
+            "weighted_f1": f1,
+            "headline_metric": "macro_f1",
+        }
+        for s, v, f1 in [(0, "ce", 0.40), (0, "lcl", 0.44), (1, "ce", 0.41), (1, "lcl", 0.43)]
+    ]
+    assert headline_metric(rows) == "macro_f1"
+    assert headline_metric([*rows, {**rows[0], "headline_metric": "accuracy"}]) == "accuracy"
+    lines = paired_lines(["ce", "lcl"], rows)
+    assert lines[3].startswith("- lcl − ce: +3.0 macro-F1 points over 2 dataset-seed pairs")
+    table = _table(["goemotions:multilabel"], ["ce", "lcl"], rows)
+    assert table[0].startswith("| dataset | ce mF1 | ce wF1 | n | lcl mF1")
+    assert (
+        table[2]
+        == "| goemotions:multilabel | 40.5 (0.7) | 40.5 (0.7) | 2 | 43.5 (0.7) | 43.5 (0.7) | 2 |"
+    )
