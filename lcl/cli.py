@@ -157,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
         "state, and rewrite the results files from the finished ones",
     )
     p.add_argument(
+        "--only",
+        metavar="DATASET",
+        action="append",
+        help="run only this dataset's cells (repeatable; results still cover the whole study)",
+    )
+    p.add_argument(
         "--shard",
         metavar="I/N",
         help="run only every N-th cell from the I-th (several workers on one machine)",
@@ -324,7 +330,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_study(args: argparse.Namespace) -> int:
     from lcl.study import run_study
 
-    run_study(args.study, output_dir=args.output_dir, dry_run=args.dry_run, shard=args.shard)
+    run_study(
+        args.study,
+        output_dir=args.output_dir,
+        dry_run=args.dry_run,
+        shard=args.shard,
+        only=args.only,
+    )
     return 0
 
 

@@ -169,6 +169,7 @@ def run_study(
     output_dir: str | Path | None = None,
     dry_run: bool = False,
     shard: str | None = None,
+    only: list[str] | None = None,
 ) -> Study:
     from rich.console import Console
 
@@ -176,10 +177,19 @@ def run_study(
 
     console = Console(stderr=True)
     study = load_study(path, output_dir)
-    todo = [c for c in study.cells if not c.finished]
+    cells = study.cells
+    if only:  # a part of the grid first (e.g. the small datasets), the rest later
+        unknown = sorted(set(only) - {c.dataset for c in cells})
+        if unknown:
+            raise ConfigError(
+                f"--only {', '.join(unknown)}: not a dataset of study {study.name} "
+                f"({', '.join(dict.fromkeys(c.dataset for c in cells))})"
+            )
+        cells = [c for c in cells if c.dataset in only]
+    todo = [c for c in cells if not c.finished]
     if shard:  # several workers share one machine (a GPU): each runs its own cells
         index, count = parse_shard(shard)
-        todo = [c for k, c in enumerate(study.cells) if k % count == index and not c.finished]
+        todo = [c for k, c in enumerate(cells) if k % count == index and not c.finished]
     console.print(
         f"study {study.name}: {len(study.cells)} cells, {len(study.cells) - len(todo)} "
         f"finished, {len(todo)} to run, in {study.output_dir}"

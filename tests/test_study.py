@@ -204,3 +204,16 @@ def test_paired_lines_add_f1_entropy_and_mcnemar(tmp_path):
     assert "test entropy -0.300 nats (lower in 1 of 1)" in line
     assert "McNemar p < 0.05 in 1 of 1 pairs for lcl, 0 for ce" in line
     assert "weighted F1" in line
+
+
+def test_only_runs_the_named_datasets_cells(tmp_path, monkeypatch):
+    import lcl.trainer
+
+    path = tmp_path / "mixed.yaml"
+    path.write_text(MIXED)
+    ran = []
+    monkeypatch.setattr(lcl.trainer, "train", lambda config: ran.append(config.dataset))
+    run_study(path, output_dir=tmp_path / "out", only=["isear"])
+    assert ran == ["isear"] * 4  # 2 variants x 2 seeds, none of demo's
+    with pytest.raises(ConfigError, match="--only sst5: not a dataset of study mixed"):
+        run_study(path, output_dir=tmp_path / "out", only=["sst5", "isear"])
