@@ -296,6 +296,9 @@ def _training_arguments(config: TrainConfig, checkpoint_dir: Path) -> TrainingAr
     # TensorBoard is attached by hand (to write into the run folder); the others go through
     others = [r for r in reporters(config) if r != "tensorboard"]
     by_epoch = config.evals_per_epoch == 1 and isinstance(config.epochs, int)
+    # the interval as a share of all steps; the Trainer reads 1.0 as "every step", so a single
+    # evaluation (half an epoch, evaluated twice per epoch) is a share just under 1
+    share = min(1 / (config.epochs * config.evals_per_epoch), 1 - 1e-9)
     return TrainingArguments(
         bf16=precision == "bf16",
         fp16=precision == "fp16",
@@ -312,8 +315,8 @@ def _training_arguments(config: TrainConfig, checkpoint_dir: Path) -> TrainingAr
         # a fraction of an epoch has no epoch end to evaluate at, so it counts steps too
         eval_strategy="epoch" if by_epoch else "steps",
         save_strategy="epoch" if by_epoch else "steps",
-        eval_steps=None if by_epoch else 1 / (config.epochs * config.evals_per_epoch),
-        save_steps=None if by_epoch else 1 / (config.epochs * config.evals_per_epoch),
+        eval_steps=None if by_epoch else share,
+        save_steps=None if by_epoch else share,
         save_total_limit=1,  # with load_best_model_at_end the best one is kept as well
         load_best_model_at_end=True,
         metric_for_best_model="accuracy",

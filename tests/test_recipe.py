@@ -365,6 +365,8 @@ def test_fractional_epochs_are_validated_and_reach_the_trainer(tmp_path):
     args = _training_arguments(TrainConfig(epochs=0.5, evals_per_epoch=4), tmp_path)
     assert args.num_train_epochs == 0.5 and args.eval_strategy == "steps"
     assert args.eval_steps == pytest.approx(0.5)  # evaluations at a quarter and half epoch
+    args = _training_arguments(TrainConfig(epochs=0.5, evals_per_epoch=2), tmp_path)
+    assert 0.999 < args.eval_steps < 1  # one evaluation at the end: 1.0 would be every step
 
 
 def test_half_an_epoch_trains_half_the_steps_and_evaluates_at_its_end(tmp_path):
@@ -376,14 +378,14 @@ def test_half_an_epoch_trains_half_the_steps_and_evaluates_at_its_end(tmp_path):
             loss="ce",
             views="dropout",
             epochs=0.5,
-            evals_per_epoch=2,
-            max_train_samples=40,  # 4 steps of 10 texts per epoch
+            evals_per_epoch=2,  # one evaluation, at the end
+            max_train_samples=80,  # 8 steps of 10 texts per epoch
             max_eval_samples=20,
             logging_steps=1,
             output_dir=str(tmp_path / "run"),
         )
     )
     history = json.loads((tmp_path / "run" / "history.json").read_text())
-    assert [h["step"] for h in history if "loss" in h] == [1, 2]
-    assert [h["step"] for h in history if "eval_accuracy" in h] == [1, 2]
-    assert result.metrics["best_epoch"] in (0.25, 0.5)
+    assert [h["step"] for h in history if "loss" in h] == [1, 2, 3, 4]
+    assert [h["step"] for h in history if "eval_accuracy" in h] == [4]
+    assert result.metrics["best_epoch"] == 0.5
