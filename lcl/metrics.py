@@ -23,6 +23,19 @@ THRESHOLD_GRID = tuple(round(0.05 * k, 2) for k in range(1, 20))
 MIN_THRESHOLD_SUPPORT = 5
 
 
+def per_class(label_names, precision, recall, f1, support) -> dict[str, dict[str, float]]:
+    """scikit-learn's per-class arrays as ``{name: {precision, recall, f1, support}}``."""
+    return {
+        name: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, name in enumerate(label_names)
+    }
+
+
 def headline_metric(multilabel: bool) -> str:
     """The one number a run is judged and its best epoch chosen by: accuracy for one class
     per text, macro-F1 for several (subset accuracy is too strict to rank models by)."""
@@ -47,15 +60,7 @@ def classification_metrics(labels, probs, label_names: list[str]) -> dict:
         ),
         "mean_entropy": float(entropy.mean()) if len(entropy) else 0.0,
         "num_examples": int(len(labels)),
-        "per_class": {
-            name: {
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
-            }
-            for i, name in enumerate(label_names)
-        },
+        "per_class": per_class(label_names, precision, recall, f1, support),
         "confusion_matrix": confusion_matrix(labels, preds, labels=ids).tolist(),
     }
 
@@ -140,15 +145,7 @@ def multilabel_metrics(gold, probs, label_names: list[str], thresholds) -> dict:
         "mean_labels": float(gold.sum(axis=1).mean()) if len(gold) else 0.0,
         "mean_predicted_labels": float(preds.sum(axis=1).mean()) if len(preds) else 0.0,
         "num_examples": int(len(gold)),
-        "per_class": {
-            name: {
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
-            }
-            for i, name in enumerate(label_names)
-        },
+        "per_class": per_class(label_names, precision, recall, f1, support),
         "label_confusion": confusion.tolist(),
         "label_cooccurrence": (gold.T @ gold).tolist(),
     }

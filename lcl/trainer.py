@@ -631,17 +631,7 @@ def write_run_files(
         ]
     )
     metrics = {
-        "dataset": config.dataset,
-        "loss": config.loss,
-        "seed": config.seed,
-        "headline_metric": headline_metric(False),
-        "label_names": label_names,
-        "best_epoch": extra.pop("best_epoch", None),
-        "epochs": config.epochs,
-        "train_examples": len(ds["train"]),
-        "device": extra.pop("device", "cpu"),
-        "runtime_seconds": round(time.time() - started, 1),
-        "train_runtime_seconds": extra.pop("train_runtime_seconds", None),
+        **_run_summary(config, ds, label_names, started, extra, multilabel=False),
         "validation": classification_metrics(val_gold, val_probs, label_names),
         "test": classification_metrics(test_gold, test_probs, label_names),
         # one character per test text, in file order: paired (McNemar) tests need no predictions
@@ -653,6 +643,25 @@ def write_run_files(
     run.write_metrics(metrics)  # last: the run is finished
     write_card(run.path)
     return metrics
+
+
+def _run_summary(config, ds, label_names, started, extra, multilabel: bool) -> dict:
+    """The head of metrics.json, the same for both kinds of run (``extra``'s training facts are
+    taken out of it)."""
+    return {
+        "dataset": config.dataset,
+        "loss": config.loss,
+        "seed": config.seed,
+        **({"multilabel": True} if multilabel else {}),
+        "headline_metric": headline_metric(multilabel),
+        "label_names": label_names,
+        "best_epoch": extra.pop("best_epoch", None),
+        "epochs": config.epochs,
+        "train_examples": len(ds["train"]),
+        "device": extra.pop("device", "cpu"),
+        "runtime_seconds": round(time.time() - started, 1),
+        "train_runtime_seconds": extra.pop("train_runtime_seconds", None),
+    }
 
 
 def _write_multilabel_files(
@@ -684,18 +693,7 @@ def _write_multilabel_files(
         "per_label": test["macro_f1"],
     }
     metrics = {
-        "dataset": config.dataset,
-        "loss": config.loss,
-        "seed": config.seed,
-        "multilabel": True,
-        "headline_metric": headline_metric(True),
-        "label_names": label_names,
-        "best_epoch": extra.pop("best_epoch", None),
-        "epochs": config.epochs,
-        "train_examples": len(ds["train"]),
-        "device": extra.pop("device", "cpu"),
-        "runtime_seconds": round(time.time() - started, 1),
-        "train_runtime_seconds": extra.pop("train_runtime_seconds", None),
+        **_run_summary(config, ds, label_names, started, extra, multilabel=True),
         "thresholds": thresholds,
         "validation": multilabel_metrics(val_gold, val_probs, label_names, cut),
         "test": test,
