@@ -352,22 +352,14 @@ def paired_lines(variants: list[str], rows: list[dict[str, Any]]) -> list[str]:
             f"{len(pairs)} dataset-seed pairs, higher in {s.wins}, lower in {s.losses}, "
             f"level in {s.ties} (sign test p = {s.p:.2g})"
         )
-        f1 = [
-            (float(a["weighted_f1"]), float(b["weighted_f1"]))
-            for a, b in pairs
-            if a.get("weighted_f1") not in (None, "") and b.get("weighted_f1") not in (None, "")
-        ]
-        if f1 and metric != "weighted_f1":
+        f1 = _both(pairs, "weighted_f1")
+        if f1:
             t = sign_test(f1)
             line += (
                 f"; weighted F1 {100 * t.mean_difference:+.1f} (higher in {t.wins}, "
                 f"lower in {t.losses})"
             )
-        entropy = [
-            (float(a["mean_entropy"]), float(b["mean_entropy"]))
-            for a, b in pairs
-            if a.get("mean_entropy") not in (None, "") and b.get("mean_entropy") not in (None, "")
-        ]
+        entropy = _both(pairs, "mean_entropy")
         if entropy:
             e = sign_test(entropy)
             line += (
@@ -378,6 +370,15 @@ def paired_lines(variants: list[str], rows: list[dict[str, Any]]) -> list[str]:
     if out:
         out = ["", f"Paired against {reference} (same dataset and seed):", "", *out]
     return out
+
+
+def _both(pairs: list[tuple[dict, dict]], key: str) -> list[tuple[float, float]]:
+    """``key``'s values of the pairs where both rows have one (older runs may lack it)."""
+    return [
+        (float(a[key]), float(b[key]))
+        for a, b in pairs
+        if a.get(key) not in (None, "") and b.get(key) not in (None, "")
+    ]
 
 
 def _mcnemar_summary(pairs: list[tuple[dict, dict]], variant: str, reference: str) -> str:
