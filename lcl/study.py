@@ -164,6 +164,14 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
+def _progress_line(total: int, selected: list, todo: list, only, shard) -> str:
+    """``120 cells; 30 selected (--only, --shard 0/2): 7 finished, 23 to run``: the counts
+    are over the cells this process runs, so that other shards' cells never count as done."""
+    flags = [f for f, on in (("--only", only), (f"--shard {shard}", shard)) if on]
+    scope = f"{len(selected)} selected ({', '.join(flags)}): " if flags else ""
+    return f"{total} cells; {scope}{len(selected) - len(todo)} finished, {len(todo)} to run"
+
+
 def run_study(
     path: str | Path,
     output_dir: str | Path | None = None,
@@ -186,16 +194,14 @@ def run_study(
                 f"({', '.join(dict.fromkeys(c.dataset for c in cells))})"
             )
         cells = [c for c in cells if c.dataset in only]
-    todo = [c for c in cells if not c.finished]
     if shard:  # several workers share one machine (a GPU): each runs its own cells
         index, count = parse_shard(shard)
-        todo = [c for k, c in enumerate(cells) if k % count == index and not c.finished]
-    console.print(
-        f"study {study.name}: {len(study.cells)} cells, {len(study.cells) - len(todo)} "
-        f"finished, {len(todo)} to run, in {study.output_dir}"
-    )
+        cells = [c for k, c in enumerate(cells) if k % count == index]
+    todo = [c for c in cells if not c.finished]
+    counts = _progress_line(len(study.cells), cells, todo, only, shard)
+    console.print(f"study {study.name}: {counts}, in {study.output_dir}")
     if dry_run:
-        for cell in study.cells:
+        for cell in cells:
             state = {"finished": "done", "unfinished": "partial"}.get(cell.run.state(), "todo")
             size = cell.run.checkpoint_bytes() if state == "partial" else 0
             note = f"  (checkpoints: {format_bytes(size)})" if size else ""

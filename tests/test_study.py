@@ -43,9 +43,11 @@ def test_grid_is_seed_major_with_one_folder_per_cell(study_file, tmp_path):
     assert study.cells[0].config.max_train_samples == 20
 
 
-def test_run_writes_results_and_skips_finished_cells(study_file, tmp_path, monkeypatch):
+def test_run_writes_results_and_skips_finished_cells(study_file, tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
     assert main(["study", str(study_file), "--output-dir", str(out), "--shard", "0/2"]) == 0
+    # the counts are over this shard's cells: shard 1's cells are not "finished"
+    assert "4 cells; 2 selected (--shard 0/2): 0 finished, 2 to run" in capsys.readouterr().err
     rows = list(csv.DictReader((out / "results.csv").open()))
     # shard 0 of 2 ran cells 0 and 2: ce with seeds 0 and 1
     assert [(r["variant"], r["seed"]) for r in rows] == [("ce", "0"), ("ce", "1")]
@@ -61,6 +63,11 @@ def test_run_writes_results_and_skips_finished_cells(study_file, tmp_path, monke
 
     monkeypatch.setattr(lcl.trainer, "train", must_not_train)
     run_study(study_file, output_dir=out, shard="0/2")  # everything of shard 0 is finished
+    assert "2 selected (--shard 0/2): 2 finished, 0 to run" in capsys.readouterr().err
+    run_study(study_file, output_dir=out, shard="1/2", dry_run=True)  # lists shard 1's cells
+    listing = capsys.readouterr().err
+    assert "2 selected (--shard 1/2): 0 finished, 2 to run" in listing
+    assert listing.count("todo") == 2 and "done" not in listing
 
     # a second study shares the finished ce cells through a variant's output_dir template
     shared = tmp_path / "shared.yaml"
