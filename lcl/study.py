@@ -338,13 +338,33 @@ def _table(datasets: list[str], variants: list[str], rows: list[dict[str, Any]])
     return lines
 
 
+BAR_POINTS = 2.0  # the convergence issue's bar: a trained model beats the probe by 2 points
+
+
 def paired_lines(variants: list[str], rows: list[dict[str, Any]]) -> list[str]:
     """Each variant against the reference (``ce`` if the study has it, else the first variant):
     test accuracy, weighted-F1 and entropy differences paired by dataset and seed, the exact
-    sign test over those pairs, and exact McNemar tests on each pair's shared test texts."""
+    sign test over those pairs, and exact McNemar tests on each pair's shared test texts.
+    A study with a ``probe`` variant also gets every trained variant against the probe, with
+    the datasets whose mean over seeds clears the bar (probe + :data:`BAR_POINTS`)."""
+    reference = "ce" if "ce" in variants else variants[0]
+    out = _paired_block(
+        variants, rows, reference, f"Paired against {reference} (same dataset and seed)"
+    )
+    if "probe" in variants and reference != "probe":
+        title = (
+            "Against the frozen-encoder probe (same dataset and seed; the bar is the probe + "
+            f"{BAR_POINTS:g} points in a dataset's mean over seeds)"
+        )
+        out += _paired_block(variants, rows, "probe", title, bar=True)
+    return out
+
+
+def _paired_block(
+    variants: list[str], rows: list[dict[str, Any]], reference: str, title: str, bar=False
+) -> list[str]:
     from lcl.compare import paired_rows, sign_test
 
-    reference = "ce" if "ce" in variants else variants[0]
     metric = headline_metric(rows)
     metric_name = METRIC_NAMES[metric]
     out = []
@@ -358,6 +378,8 @@ def paired_lines(variants: list[str], rows: list[dict[str, Any]]) -> list[str]:
             f"{len(pairs)} dataset-seed pairs, higher in {s.wins}, lower in {s.losses}, "
             f"level in {s.ties} (sign test p = {s.p:.2g})"
         )
+        if bar:
+            line += _bar_summary(pairs, metric)
         f1 = _both(pairs, "weighted_f1")
         if f1:
             t = sign_test(f1)
@@ -374,8 +396,22 @@ def paired_lines(variants: list[str], rows: list[dict[str, Any]]) -> list[str]:
             )
         out.append(line + _mcnemar_summary(pairs, v, reference))
     if out:
-        out = ["", f"Paired against {reference} (same dataset and seed):", "", *out]
+        out = ["", f"{title}:", "", *out]
     return out
+
+
+def _bar_summary(pairs: list[tuple[dict, dict]], metric: str) -> str:
+    """``; bar met on 2 of 5 datasets (4hard-b +0.3, ...)``: per dataset, the mean over its
+    seeds of (variant − probe) in points, against :data:`BAR_POINTS`."""
+    by_dataset: dict[str, list[float]] = {}
+    for a, b in pairs:
+        by_dataset.setdefault(a["dataset"], []).append(float(b[metric]) - float(a[metric]))
+    means = {d: 100 * statistics.fmean(v) for d, v in by_dataset.items()}
+    missed = [f"{d} {m:+.1f}" for d, m in means.items() if round(m, 6) < BAR_POINTS]
+    met = len(means) - len(missed)
+    return f"; bar met on {met} of {len(means)} datasets" + (
+        f" (missed: {', '.join(missed)})" if missed else ""
+    )
 
 
 def _both(pairs: list[tuple[dict, dict]], key: str) -> list[tuple[float, float]]:

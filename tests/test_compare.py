@@ -93,6 +93,39 @@ def test_study_results_pair_each_variant_with_ce():
     )
 
 
+def test_study_results_hold_every_trained_variant_against_the_probe_bar():
+    from lcl.study import paired_lines
+
+    rows = [
+        {"dataset": d, "seed": s, "variant": v, "accuracy": acc}
+        for d, s, v, acc in [
+            ("x", 0, "probe", 0.50),
+            ("x", 0, "ce", 0.53),
+            ("x", 0, "lcl", 0.51),
+            ("x", 1, "probe", 0.50),
+            ("x", 1, "ce", 0.51),  # x: ce +2.0 on the mean of its seeds, lcl +1.0
+            ("x", 1, "lcl", 0.51),
+            ("y", 0, "probe", 0.70),
+            ("y", 0, "ce", 0.69),
+            ("y", 0, "lcl", 0.75),
+        ]
+    ]
+    lines = paired_lines(["probe", "ce", "lcl"], rows)
+    start = lines.index(
+        "Against the frozen-encoder probe (same dataset and seed; the bar is the probe + "
+        "2 points in a dataset's mean over seeds):"
+    )
+    ce, lcl = lines[start + 2], lines[start + 3]
+    assert ce.startswith("- ce − probe: +1.0 accuracy points over 3 dataset-seed pairs")
+    assert "; bar met on 1 of 2 datasets (missed: y -1.0)" in ce
+    assert lcl.startswith("- lcl − probe: +2.3 accuracy points")
+    assert "; bar met on 1 of 2 datasets (missed: x +1.0)" in lcl
+    assert not any(line.startswith("- probe − probe") for line in lines)
+    # without a probe variant there is no bar block
+    no_probe = paired_lines(["ce", "lcl"], [r for r in rows if r["variant"] != "probe"])
+    assert not any("frozen-encoder probe" in line for line in no_probe)
+
+
 def test_paired_rows_match_dataset_and_seed():
     rows = [
         {"dataset": d, "seed": s, "variant": v, "accuracy": acc}
