@@ -183,7 +183,7 @@ def run_study(
 
     from lcl.trainer import train
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # paths stay on one line in logs
     study = load_study(path, output_dir)
     cells = study.cells
     if only:  # a part of the grid first (e.g. the small datasets), the rest later
