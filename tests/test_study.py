@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 from helpers import write_synthetic_run
@@ -224,3 +225,20 @@ def test_only_runs_the_named_datasets_cells(tmp_path, monkeypatch):
     assert ran == ["isear"] * 4  # 2 variants x 2 seeds, none of demo's
     with pytest.raises(ConfigError, match="--only sst5: not a dataset of study mixed"):
         run_study(path, output_dir=tmp_path / "out", only=["sst5", "isear"])
+
+
+@pytest.mark.parametrize(
+    "path", sorted(Path(__file__).resolve().parents[1].joinpath("studies").glob("*.yaml")), ids=str
+)
+def test_every_committed_study_file_loads(path, tmp_path):
+    """A typo in a study file (a dataset, a variant's field) fails here, not hours into a lane."""
+    from lcl.data import DATASETS
+    from lcl.data.empathetic_dialogues import subset_classes
+
+    study = load_study(path, output_dir=tmp_path)
+    assert study.cells
+    for name in {c.dataset for c in study.cells}:  # the data is not read: names only
+        base, _, subset = name.partition(":")
+        assert name in DATASETS or base in DATASETS, f"{path.name}: unknown dataset {name}"
+        if name not in DATASETS and subset:
+            assert base == "empathetic_dialogues" and subset_classes(subset)
