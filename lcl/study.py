@@ -380,6 +380,8 @@ def _paired_block(
         )
         if bar:
             line += _bar_summary(pairs, metric)
+        if metric == "macro_f1":  # few dataset-seed pairs: the labels give the test its power
+            line += _per_label_summary(pairs)
         f1 = _both(pairs, "weighted_f1")
         if f1:
             t = sign_test(f1)
@@ -411,6 +413,27 @@ def _bar_summary(pairs: list[tuple[dict, dict]], metric: str) -> str:
     met = len(means) - len(missed)
     return f"; bar met on {met} of {len(means)} datasets" + (
         f" (missed: {', '.join(missed)})" if missed else ""
+    )
+
+
+def _per_label_summary(pairs: list[tuple[dict, dict]]) -> str:
+    """Multi-label studies: each label's test F1 paired over (label, dataset, seed), read from
+    the runs' ``metrics.json``, with the exact sign test; pairs whose runs are gone are left out."""
+    from lcl.compare import sign_test
+
+    f1s = []
+    for a, b in pairs:
+        try:
+            fa, fb = (RunDir(r["run_dir"]).read_metrics()["test"]["per_class"] for r in (a, b))
+        except (RunFolderError, KeyError, TypeError):
+            continue
+        f1s += [(fa[k]["f1"], fb[k]["f1"]) for k in fa if k in fb]
+    if not f1s:
+        return ""
+    t = sign_test(f1s)
+    return (
+        f"; per-label F1 over {len(f1s)} (label, seed) pairs: higher in {t.wins}, lower in "
+        f"{t.losses} (sign test p = {t.p:.2g})"
     )
 
 

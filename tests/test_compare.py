@@ -126,6 +126,39 @@ def test_study_results_hold_every_trained_variant_against_the_probe_bar():
     assert not any("frozen-encoder probe" in line for line in no_probe)
 
 
+def test_multilabel_study_results_pair_the_labels_f1_over_seeds(tmp_path):
+    from lcl.study import paired_lines
+
+    labels = [f"label{k}" for k in range(8)]
+    rows = []
+    for seed in (0, 1):
+        for variant, f1s in (("ce", [0.4] * 8), ("lcl", [0.5] * 7 + [0.3])):
+            run = tmp_path / f"{variant}{seed}"
+            run.mkdir()
+            per_class = {name: {"f1": f1} for name, f1 in zip(labels, f1s)}
+            (run / "metrics.json").write_text(json.dumps({"test": {"per_class": per_class}}))
+            rows.append(
+                {
+                    "dataset": "goemotions:multilabel",
+                    "seed": seed,
+                    "variant": variant,
+                    "macro_f1": sum(f1s) / 8,
+                    "headline_metric": "macro_f1",
+                    "run_dir": str(run),
+                }
+            )
+    line = paired_lines(["ce", "lcl"], rows)[3]
+    # 16 (label, seed) pairs: lcl higher in 14, lower in 2; exact two-sided sign test
+    p = 2 * sum(math.comb(16, k) for k in range(3)) / 2**16
+    assert (
+        f"; per-label F1 over 16 (label, seed) pairs: higher in 14, lower in 2 (sign test p = {p:.2g})"
+        in line
+    )
+    # a run folder that is gone leaves its pair out instead of failing the results
+    (tmp_path / "lcl1" / "metrics.json").unlink()
+    assert "per-label F1 over 8 (label, seed) pairs" in paired_lines(["ce", "lcl"], rows)[3]
+
+
 def test_paired_rows_match_dataset_and_seed():
     rows = [
         {"dataset": d, "seed": s, "variant": v, "accuracy": acc}
