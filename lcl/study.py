@@ -361,7 +361,7 @@ def paired_lines(variants: list[str], rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _paired_block(
-    variants: list[str], rows: list[dict[str, Any]], reference: str, title: str, bar=False
+    variants: list[str], rows: list[dict[str, Any]], reference: str, title: str, bar: bool = False
 ) -> list[str]:
     from lcl.compare import paired_rows, sign_test
 
@@ -403,7 +403,7 @@ def _paired_block(
 
 
 def _bar_summary(pairs: list[tuple[dict, dict]], metric: str) -> str:
-    """``; bar met on 2 of 5 datasets (4hard-b +0.3, ...)``: per dataset, the mean over its
+    """``; bar met on 2 of 5 datasets (missed: 4hard-b +0.3, ...)``: per dataset, the mean over its
     seeds of (variant − probe) in points, against :data:`BAR_POINTS`."""
     by_dataset: dict[str, list[float]] = {}
     for a, b in pairs:

@@ -228,7 +228,9 @@ def test_only_runs_the_named_datasets_cells(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "path", sorted(Path(__file__).resolve().parents[1].joinpath("studies").glob("*.yaml")), ids=str
+    "path",
+    sorted(Path(__file__).resolve().parents[1].joinpath("studies").glob("*.yaml")),
+    ids=lambda path: path.name,
 )
 def test_every_committed_study_file_loads(path, tmp_path):
     """A typo in a study file (a dataset, a variant's field) fails here, not hours into a lane."""
