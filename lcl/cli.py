@@ -163,6 +163,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only this dataset's cells (repeatable; results still cover the whole study)",
     )
     p.add_argument(
+        "--variant",
+        metavar="NAME",
+        action="append",
+        help="run only this variant's cells (repeatable; combines with --only and --seed)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        action="append",
+        help="run only this seed's cells (repeatable)",
+    )
+    p.add_argument(
         "--shard",
         metavar="I/N",
         help="run only every N-th cell from the I-th (several workers on one machine)",
@@ -336,6 +348,8 @@ def _cmd_study(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         shard=args.shard,
         only=args.only,
+        variants=args.variant,
+        seeds=args.seed,
     )
     return 0
 

@@ -164,12 +164,46 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def _progress_line(total: int, selected: list, todo: list, only, shard) -> str:
+def _progress_line(total: int, selected: list, todo: list, flags: list[str]) -> str:
     """``120 cells; 30 selected (--only, --shard 0/2): 7 finished, 23 to run``: the counts
     are over the cells this process runs, so that other shards' cells never count as done."""
-    flags = [f for f, on in (("--only", only), (f"--shard {shard}", shard)) if on]
     scope = f"{len(selected)} selected ({', '.join(flags)}): " if flags else ""
     return f"{total} cells; {scope}{len(selected) - len(todo)} finished, {len(todo)} to run"
+
+
+def select_cells(
+    study: Study,
+    only: list[str] | None = None,
+    variants: list[str] | None = None,
+    seeds: list[int] | None = None,
+    shard: str | None = None,
+) -> tuple[list[Cell], list[str]]:
+    """The cells one process runs, in grid order, and the flags that chose them: the datasets
+    (``--only``), variants (``--variant``) and seeds (``--seed``) named, then every N-th of
+    those (``--shard I/N``). A value the study does not have is an error that lists its own."""
+    cells, flags = study.cells, []
+    for flag, wanted, key in (
+        ("--only", only, lambda c: c.dataset),
+        ("--variant", variants, lambda c: c.variant),
+        ("--seed", seeds, lambda c: c.seed),
+    ):
+        if not wanted:
+            continue
+        have = list(dict.fromkeys(key(c) for c in study.cells))
+        unknown = [w for w in dict.fromkeys(wanted) if w not in have]
+        if unknown:
+            what = {"--only": "dataset", "--variant": "variant", "--seed": "seed"}[flag]
+            raise ConfigError(
+                f"{flag} {', '.join(map(str, unknown))}: not a {what} of study {study.name} "
+                f"({', '.join(map(str, have))})"
+            )
+        cells = [c for c in cells if key(c) in wanted]
+        flags.append(flag)
+    if shard:  # several workers share one machine (a GPU): each runs its own cells
+        index, count = parse_shard(shard)
+        cells = [c for k, c in enumerate(cells) if k % count == index]
+        flags.append(f"--shard {shard}")
+    return cells, flags
 
 
 def run_study(
@@ -178,6 +212,8 @@ def run_study(
     dry_run: bool = False,
     shard: str | None = None,
     only: list[str] | None = None,
+    variants: list[str] | None = None,
+    seeds: list[int] | None = None,
 ) -> Study:
     from rich.console import Console
 
@@ -185,20 +221,10 @@ def run_study(
 
     console = Console(stderr=True, soft_wrap=True)  # paths stay on one line in logs
     study = load_study(path, output_dir)
-    cells = study.cells
-    if only:  # a part of the grid first (e.g. the small datasets), the rest later
-        unknown = sorted(set(only) - {c.dataset for c in cells})
-        if unknown:
-            raise ConfigError(
-                f"--only {', '.join(unknown)}: not a dataset of study {study.name} "
-                f"({', '.join(dict.fromkeys(c.dataset for c in cells))})"
-            )
-        cells = [c for c in cells if c.dataset in only]
-    if shard:  # several workers share one machine (a GPU): each runs its own cells
-        index, count = parse_shard(shard)
-        cells = [c for k, c in enumerate(cells) if k % count == index]
+    # a part of the grid first (e.g. the small datasets, or one seed), the rest later
+    cells, flags = select_cells(study, only, variants, seeds, shard)
     todo = [c for c in cells if not c.finished]
-    counts = _progress_line(len(study.cells), cells, todo, only, shard)
+    counts = _progress_line(len(study.cells), cells, todo, flags)
     console.print(f"study {study.name}: {counts}, in {study.output_dir}")
     if dry_run:
         for cell in cells:

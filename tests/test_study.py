@@ -227,6 +227,47 @@ def test_only_runs_the_named_datasets_cells(tmp_path, monkeypatch):
         run_study(path, output_dir=tmp_path / "out", only=["sst5", "isear"])
 
 
+def test_variant_and_seed_pick_cells_across_datasets(tmp_path, monkeypatch, capsys):
+    import lcl.trainer
+
+    path = tmp_path / "mixed.yaml"
+    path.write_text(MIXED)
+    ran = []
+    monkeypatch.setattr(
+        lcl.trainer, "train", lambda config: ran.append((config.dataset, config.loss, config.seed))
+    )
+    assert (
+        main(
+            [
+                "study",
+                str(path),
+                "--output-dir",
+                str(tmp_path / "out"),
+                "--variant",
+                "lcl",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert ran == [("demo", "lcl", 1), ("isear", "lcl", 1)]  # grid order, both datasets
+    assert (
+        "8 cells; 2 selected (--variant, --seed): 0 finished, 2 to run" in capsys.readouterr().err
+    )
+    ran.clear()
+    run_study(path, output_dir=tmp_path / "out", only=["isear"], variants=["ce"], shard="1/2")
+    assert ran == [("isear", "ce", 1)]  # isear's ce cells are seeds 0 and 1; shard 1 takes the 2nd
+    with pytest.raises(
+        ConfigError, match=r"--variant scl: not a variant of study mixed \(ce, lcl\)"
+    ):
+        run_study(path, output_dir=tmp_path / "out", variants=["scl"])
+    with pytest.raises(ConfigError, match=r"--seed 7: not a seed of study mixed \(0, 1\)"):
+        run_study(path, output_dir=tmp_path / "out", seeds=[0, 7])
+    assert main(["study", str(path), "--seed", "7"]) == 2  # a message and exit code 2, no traceback
+    assert "--seed 7: not a seed" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "path",
     sorted(Path(__file__).resolve().parents[1].joinpath("studies").glob("*.yaml")),
