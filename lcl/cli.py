@@ -57,7 +57,8 @@ def _add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = (
             kwargs["choices"] = list(args)
         else:
             base = next((a for a in args if a is not type(None)), hint)
-            kwargs["type"] = base if base in (int, float) else str
+            # an optional number also takes "none" (TrainConfig turns the text into its type)
+            kwargs["type"] = base if base in (int, float) and type(None) not in args else str
             kwargs["metavar"] = {int: "N", float: "X"}.get(base, "STR")
         parser.add_argument(_flag(f.name), **kwargs)
 

@@ -84,6 +84,7 @@ IGNORED_FIELDS = frozenset(
         "output_dir",
         "overwrite",
         "keep_checkpoints",
+        "checkpoint_minutes",
         "logging_steps",
         "eval_batch_size",
         "preset",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import Trainer, TrainingArguments, set_seed
+from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from lcl.data import add_views, is_multilabel, load_dataset, multi_hot
 from lcl.data import label_names as split_label_names
@@ -209,6 +209,49 @@ class LCLTrainer(Trainer):
             logs.update({k: round(v / self._part_count, 6) for k, v in zip(keys, sums.tolist())})
             self._part_sums, self._part_count = {}, 0
         super().log(logs, start_time)
+
+
+class TimedCheckpoint(TrainerCallback):
+    """A resume checkpoint every ``minutes`` of training between evaluations.
+
+    Checkpoints come with evaluations (once an epoch by default), so a kill loses up to an
+    evaluation interval: on a CPU, most of an hour of a large dataset's epoch. This one saves in
+    between as well, at a logging step once ``minutes`` have passed since the last checkpoint of
+    either kind. It does not evaluate, so the best evaluation still picks the model, and saving
+    only reads the random states, so results are the same with it or without it; a run resumed
+    from it skips the batches already trained, as from any checkpoint. Under ``torchrun`` rank
+    0's clock decides for every rank (they must all save together).
+    """
+
+    def __init__(self, minutes: float, clock=time.monotonic) -> None:
+        self.interval = minutes * 60
+        self.clock = clock
+        self.last = clock()
+        self.steps_per_epoch = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.last = self.clock()
+        by_epoch = str(getattr(args.save_strategy, "value", args.save_strategy)) == "epoch"
+        epochs = args.num_train_epochs
+        if by_epoch and state.max_steps and float(epochs).is_integer():
+            self.steps_per_epoch = max(1, round(state.max_steps / epochs))
+
+    def on_save(self, args, state, control, **kwargs):
+        self.last = self.clock()  # every checkpoint restarts the clock
+
+    def on_step_end(self, args, state, control, **kwargs):
+        step = state.global_step
+        if control.should_save or control.should_training_stop or step % args.logging_steps:
+            return  # saving anyway, stopping, or not a step to look at the clock
+        if self.steps_per_epoch and step % self.steps_per_epoch == 0:
+            return  # the epoch's own checkpoint comes right after this step
+        due = self.clock() - self.last >= self.interval
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            flag = torch.tensor([int(due)], device=args.device)
+            torch.distributed.broadcast(flag, src=0)
+            due = bool(flag.item())
+        if due:
+            control.should_save = True
 
 
 def _is_native_head(name: str) -> bool:
@@ -418,6 +461,8 @@ def _train(
     callbacks = (
         [_tensorboard_callback(out)] if is_main and "tensorboard" in reporters(config) else []
     )
+    if config.checkpoint_minutes:
+        callbacks.append(TimedCheckpoint(config.checkpoint_minutes))
     if config.early_stopping_patience:
         from transformers import EarlyStoppingCallback
 

@@ -296,6 +296,14 @@ class TrainConfig:
     keep_checkpoints: bool = field(
         default=False, metadata={"help": "keep the Trainer checkpoints after a finished run"}
     )
+    checkpoint_minutes: float | None = field(
+        default=30.0,
+        metadata={
+            "help": "between evaluations, also save a resume checkpoint every X minutes of "
+            "training, so a killed run loses at most that much (none: at evaluations only); "
+            "it changes no result"
+        },
+    )
     logging_steps: int = field(default=10, metadata={"help": "log loss parts every N steps"})
     report_to: str = field(
         default="tensorboard",
@@ -407,6 +415,10 @@ class TrainConfig:
             "evals_per_epoch",
         ):
             at_least(name, 1)
+        if self.checkpoint_minutes is not None and not self.checkpoint_minutes > 0:
+            raise ConfigError(
+                f"--checkpoint-minutes must be positive (or none), not {self.checkpoint_minutes}"
+            )
         if not self.epochs > 0:
             raise ConfigError(f"--epochs must be positive, not {self.epochs}")
         evaluations = self.epochs * self.evals_per_epoch
@@ -489,9 +501,11 @@ _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 def _coerce(name: str, value: Any, hint: Any) -> Any:
     """``value`` as the field's type: a quoted number (``seed: "3"``) and PyYAML's string
     ``2e-5`` are numbers; null is refused, naming the key, where the field needs a value."""
-    if value is None:
+    if value is None or (
+        _optional(hint) and isinstance(value, str) and value.strip().lower() in ("none", "null")
+    ):
         if _optional(hint):
-            return None
+            return None  # YAML null, or "none" on the command line
         raise ConfigError(f"{_opt(name)} needs a value (`{name}:` is null)")
     base = _base_type(hint)
     if base is bool:

@@ -181,6 +181,55 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     assert result.metrics["best_epoch"] in (1, 2)
 
 
+def test_timed_checkpoint_resumes_mid_epoch_with_the_same_result(tmp_path, monkeypatch):
+    """--checkpoint-minutes: a run killed between evaluations resumes from the timed checkpoint,
+    runs only the steps left, and ends where an uninterrupted run of the same seed ends."""
+    from lcl import TrainConfig
+    from lcl.trainer import LCLTrainer, train
+
+    def config(name):
+        return TrainConfig(
+            dataset="demo",
+            loss="lcl",
+            weighting="self",
+            views="dropout",
+            epochs=1,
+            max_train_samples=80,  # 8 steps of 10 texts, one evaluation at the end
+            max_eval_samples=20,
+            logging_steps=1,
+            checkpoint_minutes=1e-9,  # due at every step: a checkpoint after each one
+            output_dir=str(tmp_path / name),
+        )
+
+    whole = train(config("whole")).metrics
+    original = LCLTrainer._save_checkpoint
+    saved = []
+
+    def save_then_die(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        saved.append(self.state.global_step)
+        if self.state.global_step == 3:
+            raise KeyboardInterrupt  # killed after the step-3 checkpoint, mid-epoch
+
+    monkeypatch.setattr(LCLTrainer, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(config("killed"))
+    assert saved == [1, 2, 3]  # timed checkpoints, no evaluation yet
+    monkeypatch.setattr(LCLTrainer, "_save_checkpoint", original)
+    calls = []
+    step = LCLTrainer.training_step
+    monkeypatch.setattr(
+        LCLTrainer, "training_step", lambda self, *a, **k: calls.append(1) or step(self, *a, **k)
+    )
+    resumed = train(config("killed")).metrics
+    assert len(calls) == 5  # steps 4..8 only
+    assert resumed["test"]["accuracy"] == whole["test"]["accuracy"]
+    assert resumed["test_correct"] == whole["test_correct"]
+    # the test entropy is continuous: equal only if the weights are (the same steps, batches
+    # and random draws after the resume)
+    assert resumed["test"]["mean_entropy"] == pytest.approx(whole["test"]["mean_entropy"], rel=1e-6)
+
+
 def test_memory_option_trains_and_survives_checkpoints(tmp_path):
     """--memory-size: the queue fills, takes part, and its buffers go through the epoch
     checkpoints and the best-epoch reload."""

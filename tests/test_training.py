@@ -245,3 +245,47 @@ def test_cli_help_lists_every_train_flag(capsys):
     out = capsys.readouterr().out
     for name in TrainConfig.field_names():
         assert "--" + name.replace("_", "-") in out
+
+
+def test_timed_checkpoint_saves_when_due_and_never_at_an_epoch_end():
+    """The clock is looked at on logging steps; a due save is asked for unless the step saves
+    anyway (an evaluation) or ends an epoch (whose own checkpoint follows); any save restarts it."""
+    from types import SimpleNamespace
+
+    from transformers import TrainerControl, TrainerState
+
+    from lcl.trainer import TimedCheckpoint
+
+    now = [0.0]
+    callback = TimedCheckpoint(minutes=1, clock=lambda: now[0])
+    args = SimpleNamespace(logging_steps=5, save_strategy="epoch", num_train_epochs=2, device="cpu")
+    state = TrainerState(max_steps=40)  # 20 steps an epoch
+    callback.on_train_begin(args, state, TrainerControl())
+
+    def step(n, seconds):
+        now[0] = seconds
+        state.global_step = n
+        control = TrainerControl()
+        callback.on_step_end(args, state, control)
+        if control.should_save:
+            callback.on_save(args, state, control)
+        return control.should_save
+
+    assert not step(5, 59.0)  # not yet a minute
+    assert not step(6, 61.0)  # due, but not a logging step
+    assert step(10, 61.0)  # due at the next logging step
+    assert not step(15, 100.0)  # the save at step 10 restarted the clock
+    assert not step(20, 200.0)  # due, but epoch 1 ends here: its own checkpoint follows
+    assert step(25, 200.0)
+    control = TrainerControl(should_save=True)  # an evaluation's checkpoint: not asked twice
+    now[0], state.global_step = 400.0, 30
+    callback.on_step_end(args, state, control)
+    assert control.should_save
+
+
+def test_checkpoint_minutes_takes_none_and_refuses_zero():
+    assert TrainConfig(dataset="demo", checkpoint_minutes="none").checkpoint_minutes is None
+    assert TrainConfig(dataset="demo").checkpoint_minutes == 30.0
+    with pytest.raises(ConfigError, match="--checkpoint-minutes must be positive"):
+        TrainConfig(dataset="demo", checkpoint_minutes=0)
+    assert main(["train", "--dataset", "demo", "--checkpoint-minutes", "-1"]) == 2
