@@ -98,6 +98,10 @@ def _train(data: Path, out: Path, loss: str, nproc: int, batch_size: int) -> Non
         str(LR),
         "--logging-steps",
         "1",
+        # a timed checkpoint at every step between evaluations: under torchrun every rank must
+        # take part in each save (rank 0's clock decides), or the run would hang
+        "--checkpoint-minutes",
+        "1e-9",
         "--max-eval-samples",
         "7",
         "--output-dir",
