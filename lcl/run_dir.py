@@ -465,6 +465,18 @@ class RunDir:
         complete = [p for p in self.checkpoints() if self.is_complete_checkpoint(p)]
         return complete[-1] if complete else None
 
+    def checkpoint_progress(self) -> tuple[int, int, float] | None:
+        """(step, steps in all, epoch) of the last complete checkpoint, from the Trainer's
+        ``trainer_state.json``; ``None`` without one (or with an unreadable state)."""
+        last = self.last_checkpoint()
+        if last is None:
+            return None
+        try:
+            state = json.loads((last / "trainer_state.json").read_text(encoding="utf-8"))
+            return int(state["global_step"]), int(state["max_steps"]), float(state["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def remove_incomplete_checkpoints(self) -> list[Path]:
         """Delete half-written checkpoints (a kill or a full disk while saving), with a warning."""
         removed = []

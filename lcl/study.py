@@ -229,8 +229,11 @@ def run_study(
     if dry_run:
         for cell in cells:
             state = {"finished": "done", "unfinished": "partial"}.get(cell.run.state(), "todo")
-            size = cell.run.checkpoint_bytes() if state == "partial" else 0
-            note = f"  (checkpoints: {format_bytes(size)})" if size else ""
+            note = ""
+            if state == "partial" and (size := cell.run.checkpoint_bytes()):
+                where = cell.run.checkpoint_progress()
+                at = f"step {where[0]} of {where[1]}, epoch {where[2]:.2f}; " if where else ""
+                note = f"  ({at}checkpoints: {format_bytes(size)})"
             console.print(f"  {state:8s} {cell.run_dir}{note}")
         if len(todo) < len(study.cells):
             write_results(study)

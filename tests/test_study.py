@@ -285,3 +285,27 @@ def test_every_committed_study_file_loads(path, tmp_path):
         assert name in DATASETS or base in DATASETS, f"{path.name}: unknown dataset {name}"
         if name not in DATASETS and subset:
             assert base == "empathetic_dialogues" and subset_classes(subset)
+
+
+def test_dry_run_shows_how_far_a_partial_cell_got(study_file, tmp_path, capsys):
+    from lcl.run_dir import CHECKPOINT_MARKER
+
+    study = load_study(study_file, output_dir=tmp_path / "out")
+    cell = study.cells[1]
+    cell.run_dir.mkdir(parents=True)
+    cell.run.write_config(cell.config)
+    checkpoint = cell.run.checkpoint_dir / "checkpoint-30"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text(
+        json.dumps({"global_step": 30, "max_steps": 80, "epoch": 0.75})
+    )
+    (checkpoint / "model.safetensors").write_bytes(b"\0" * 2048)
+    (checkpoint / CHECKPOINT_MARKER).write_text("{}")
+    assert cell.run.checkpoint_progress() == (30, 80, 0.75)
+    run_study(study_file, output_dir=tmp_path / "out", dry_run=True)
+    listing = capsys.readouterr().err
+    assert f"partial  {cell.run_dir}  (step 30 of 80, epoch 0.75; checkpoints: " in listing
+    (checkpoint / "trainer_state.json").write_text("{")  # unreadable: the size alone
+    assert cell.run.checkpoint_progress() is None
+    run_study(study_file, output_dir=tmp_path / "out", dry_run=True)
+    assert f"partial  {cell.run_dir}  (checkpoints: " in capsys.readouterr().err
