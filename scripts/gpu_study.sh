@@ -3,7 +3,10 @@
 # with the bundle's encoder, several workers at once (each takes every N-th cell), then write
 # results.csv / results.md in RESULTS_DIR. Cells already finished in RESULTS_DIR are skipped, so
 # RESULTS_DIR may be the study's own output_dir to finish a study begun on a CPU.
-#   bash scripts/gpu_study.sh [--precision P] RESULTS_DIR [WORKERS=6] [STUDY=studies/gpu.yaml]
+#   bash scripts/gpu_study.sh [--precision P] [--time-limit S] [--pack ARCHIVE] RESULTS_DIR [WORKERS=6] [STUDY=studies/gpu.yaml] [-- SELECT...]
+# SELECT: `lcl study`'s --only / --variant / --seed, to run a part of the grid; the workers share
+# the selected cells (--shard splits those), so name as many workers as selected cells for one
+# cell each (a lease too short for a worker's second cell).
 # --precision {auto,fp32,bf16,fp16} becomes the study's base precision (a variant that names its
 # own keeps it). Without it a study that names no precision runs in fp32, as its cells run on a
 # CPU and as the GPU cells of docs/RESULTS.md ran, so that cells finished here and there compare;
@@ -11,23 +14,35 @@
 # studies/gpu-precision.yaml checks. The contrastive losses compute in float32 either way.
 # The bundle is .gpu/ (carried in the same call), or a bundle sent in parts and joined first
 # with scripts/gpu_parts.sh join (see scripts/gpu_bundle.sh).
-# On a lent GPU machine that sends back only a few files: afterwards pack each finished run's
-# small files (metrics.json, config.yaml, history.json, confusability.json) into one archive to
-# unpack here; models and predictions stay there.
+# --time-limit S stops the workers after S seconds (a lease ends; a stopped cell stays partial
+# there), then results are collected as usual. --pack ARCHIVE.tgz then packs what a lent machine
+# that sends back only a few files should return: the small files (metrics.json, config.yaml,
+# history.json, confusability.json) of every run finished in RESULTS_DIR since this launch began
+# (by it, or by a launch beside it), the results and the
+# workers' logs; unpack it here with `tar -xzf ARCHIVE.tgz` in the repository's root. Models and
+# predictions stay there. Workers log to RESULTS_DIR/gpu-logs/LAUNCH/ (ignored by git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 die() {
   echo "gpu_study: $*" >&2
   exit 2
 }
-usage="usage: gpu_study.sh [--precision P] RESULTS_DIR [WORKERS] [STUDY]"
+usage="usage: gpu_study.sh [--precision P] [--time-limit S] [--pack ARCHIVE] RESULTS_DIR [WORKERS] [STUDY] [-- SELECT...]"
 precision=""
+limit=""
+pack=""
 args=()
+select=()
 while [ $# -gt 0 ]; do
   case "$1" in
-  --precision)
-    [ $# -ge 2 ] || die "--precision needs a value ($usage)"
-    precision="$2"
+  --)
+    shift
+    select=("$@")
+    break
+    ;;
+  --precision | --time-limit | --pack)
+    [ $# -ge 2 ] || die "$1 needs a value ($usage)"
+    case "$1" in --precision) precision="$2" ;; --time-limit) limit="$2" ;; --pack) pack="$2" ;; esac
     shift 2
     ;;
   -*) die "unknown option $1 ($usage)" ;;
@@ -36,8 +51,11 @@ while [ $# -gt 0 ]; do
 done
 [ ${#args[@]} -ge 1 ] && [ ${#args[@]} -le 3 ] || die "$usage"
 case "$precision" in "" | auto | fp32 | bf16 | fp16) ;; *) die "--precision must be auto, fp32, bf16 or fp16, not '$precision'" ;; esac
+[ -z "$limit" ] || [[ "$limit" =~ ^[1-9][0-9]*$ ]] || die "--time-limit takes whole seconds, not '$limit'"
+[ -z "$pack" ] || [[ "$pack" == *.tgz ]] || die "--pack names a .tgz archive, not '$pack'"
 out="${args[0]}"
 workers="${args[1]:-6}"
+[[ "$workers" =~ ^[1-9][0-9]*$ ]] || die "WORKERS must be a whole number of at least 1, not '$workers'"
 study="${args[2]:-studies/gpu.yaml}"
 [ -f "$study" ] || die "no study file $study"
 # the bundle's one encoder folder: encoder-NAME (encoder: bundles before the name was in it)
@@ -79,13 +97,38 @@ spec["base"].setdefault("precision", "fp32")
 yaml.safe_dump(spec, open(sys.argv[2], "w", encoding="utf-8"), sort_keys=False)
 PY
 study="$gpu_study"
+logs="$out/gpu-logs/$(date -u +%Y%m%dT%H%M%S)-$$"
+mkdir -p "$logs"
+# the cells the workers share, listed (a SELECT value the study lacks stops here, before any worker)
+$py -m lcl study "$study" --output-dir "$out" --dry-run ${select[@]+"${select[@]}"} 2>&1 | tee "$logs/cells.log" ||
+  die "the study or its SELECT is wrong (see above)"
+touch "$scratch/started"
 pids=()
 for ((i = 0; i < workers; i++)); do
-  $py -m lcl study "$study" --output-dir "$out" --shard "$i/$workers" > "$out/worker$i.log" 2>&1 &
+  $py -m lcl study "$study" --output-dir "$out" --shard "$i/$workers" ${select[@]+"${select[@]}"} \
+    > "$logs/worker$i.log" 2>&1 &
   pids+=($!)
 done
+if [ -n "$limit" ]; then # the watchdog: the workers still running at the limit are stopped
+  (sleep "$limit" && echo "gpu_study: time limit of $limit s reached: stopping the workers" >&2 &&
+    kill "${pids[@]}" 2>/dev/null) &
+  watchdog=$!
+fi
 status=0
 for pid in "${pids[@]}"; do wait "$pid" || status=1; done
-$py -m lcl study "$study" --output-dir "$out" --dry-run > "$out/collect.log" 2>&1 || status=1
-cat "$out/results.md"
+[ -z "$limit" ] || kill "$watchdog" 2>/dev/null || true
+$py -m lcl study "$study" --output-dir "$out" --dry-run > "$logs/collect.log" 2>&1 || status=1
+cat "$out/results.md" 2>/dev/null || true
+if [ -n "$pack" ]; then # the runs finished by this launch: their small files, and the logs
+  find "$out" -name metrics.json -newer "$scratch/started" | while read -r m; do
+    for f in metrics.json config.yaml history.json confusability.json; do
+      [ ! -f "$(dirname "$m")/$f" ] || echo "$(dirname "$m")/$f"
+    done
+  done > "$scratch/pack.list"
+  for f in results.csv results.md; do [ ! -f "$out/$f" ] || echo "$out/$f"; done >> "$scratch/pack.list"
+  echo "$logs" >> "$scratch/pack.list"
+  mkdir -p "$(dirname "$pack")"
+  tar -czf "$pack" -T "$scratch/pack.list"
+  echo "gpu_study: packed $(grep -c /metrics.json "$scratch/pack.list" || true) runs finished since this launch began into $pack"
+fi
 exit $status

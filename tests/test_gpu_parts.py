@@ -204,6 +204,10 @@ def test_the_launchers_refuse_bad_arguments_in_one_line(tmp_path):
         ("gpu_study.sh", ["--precision", "fp8", tmp_path / "out"], "must be auto, fp32, bf16"),
         ("gpu_study.sh", [], "usage: gpu_study.sh"),
         ("gpu_study.sh", [tmp_path / "out", "2", tmp_path / "none.yaml"], "no study file"),
+        ("gpu_study.sh", ["--time-limit", "8m", tmp_path / "out"], "whole seconds"),
+        ("gpu_study.sh", ["--pack", tmp_path / "runs.zip", tmp_path / "out"], "a .tgz archive"),
+        ("gpu_study.sh", ["--pack"], "--pack needs a value"),
+        ("gpu_study.sh", [tmp_path / "out", "0"], "WORKERS must be a whole number"),
     ]:
         assert words in one_line_error(sh(script, *args)), (script, args)
     assert not (tmp_path / "p").exists() and not (tmp_path / "out").exists()
