@@ -250,16 +250,20 @@ def _read_lock(path: Path) -> LockOwner | None:
 
 def config_differences(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Fields whose values differ between a saved ``config.yaml`` and a new configuration,
-    except :data:`IGNORED_FIELDS`. A field the saved file lacks (a run of an older version) is
-    compared with the field's default when that is a plain value, else skipped."""
+    except :data:`IGNORED_FIELDS` and the fields that neither configuration's objective reads
+    (:data:`lcl.objectives.OBJECTIVE_FIELDS`: ``weighting`` of a CE run). A field the saved file
+    lacks (a run of an older version) is compared with the field's default when that is a plain
+    value, else skipped."""
     from dataclasses import MISSING, fields
 
+    from lcl.objectives import unread_fields
     from lcl.training_args import FROM_PRESET, TrainConfig
 
     defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
+    unread = unread_fields(str(saved.get("loss"))) & unread_fields(str(new.get("loss")))
     differ = []
     for key, value in new.items():
-        if key in IGNORED_FIELDS:
+        if key in IGNORED_FIELDS or key in unread:
             continue
         if key in saved:
             old = saved[key]

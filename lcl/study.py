@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from lcl.io import atomic_write_text
+from lcl.objectives import unread_fields
 from lcl.run_dir import RunDir, RunFolderError, format_bytes
 from lcl.training_args import ConfigError, TrainConfig, encoder_name, read_yaml_mapping
 
@@ -269,14 +270,15 @@ def _row(cell: Cell) -> dict[str, Any]:
         steps = max((h.get("step", 0) for h in history), default=None)
     train_runtime = m.get("train_runtime_seconds")
     c = cell.config
+    unread = unread_fields(c.loss)  # blank where the objective does not read them (CE's weighting)
     return {
         "dataset": cell.dataset,
         "variant": cell.variant,
         "seed": cell.seed,
         "model": _encoder(cell),
         "loss": c.loss,
-        "weighting": c.weighting,
-        "detach_weights": c.detach_weights,
+        "weighting": "" if "weighting" in unread else c.weighting,
+        "detach_weights": "" if "detach_weights" in unread else c.detach_weights,
         "memory_size": c.memory_size,
         "epochs": c.epochs,
         "best_epoch": m.get("best_epoch"),

@@ -26,7 +26,8 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def trained_run(data_dir, tmp_path_factory):
-    """LCL on 300 ISEAR training texts for one epoch with the embedded MiniLM (a minute or two)."""
+    """LCL with the paper's weighting network (the default recipe weighs with the main model
+    itself) on 300 ISEAR training texts for one epoch with the embedded MiniLM (a minute or two)."""
     import json
 
     from lcl.cli import main
@@ -41,6 +42,8 @@ def trained_run(data_dir, tmp_path_factory):
             str(data_dir),
             "--loss",
             "lcl",
+            "--weighting",
+            "network",
             "--epochs",
             "1",
             "--max-train-samples",

@@ -242,6 +242,20 @@ def test_case02_only_result_changing_fields_count():
     assert config_differences(older, tiny("a", memory_size=8).to_dict()) == ["memory_size"]
 
 
+def test_case02_fields_the_objective_does_not_read_never_differ():
+    ce = tiny("a", weighting="network").to_dict()
+    assert config_differences(ce, tiny("a", weighting="self").to_dict()) == []
+    lcl = tiny("a", loss="lcl", weighting="network").to_dict()
+    assert config_differences(lcl, tiny("a", loss="lcl", weighting="self").to_dict()) == [
+        "weighting"
+    ]
+    # a change of objective still counts, and with it the weights the new one reads
+    assert config_differences(ce, tiny("a", loss="lcl", weighting="self").to_dict()) == [
+        "loss",
+        "weighting",
+    ]
+
+
 def test_case02_checkpoints_without_config_are_not_resumed(tmp_path):
     run = RunDir(tmp_path / "run")
     ckpt = run.checkpoint_dir / "checkpoint-4"

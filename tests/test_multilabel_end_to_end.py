@@ -68,6 +68,8 @@ def runs(data, tmp_path_factory):
         for loss in ("lcl", "ce"):
             run = root / loss
             argv = ["train", "--dataset", f"jsonl:{data}", "--loss", loss, *TINY]
+            if loss == "lcl":  # the paper's weighting network (its sigmoids are the weights)
+                argv += ["--weighting", "network"]
             assert main([*argv, "--output-dir", str(run)]) == 0
             out[loss] = run
         run = root / "probe"

@@ -44,6 +44,14 @@ def test_default_preset_is_the_measured_minilm_recipe():
         assert getattr(c, name) == value, name
 
 
+def test_the_presets_choose_where_lcl_weights_come_from():
+    # the measured recipe weighs with the main model's own softmax (studies/convergence.yaml:
+    # level with the weighting network at half its cost); the paper trains a second network
+    assert TrainConfig().weighting == "self"
+    assert TrainConfig(preset="paper").weighting == "network"
+    assert TrainConfig(weighting="network").weighting == "network"
+
+
 def test_explicit_values_win_over_the_preset():
     c = TrainConfig(preset="paper", learning_rate=1e-4, head="pooled")
     assert (c.learning_rate, c.head, c.epochs, c.pooling) == (1e-4, "pooled", 5, "cls")
@@ -170,7 +178,7 @@ def test_head_init_probe_sets_both_heads(tokenizer):
         features=datasets.Features({"text": datasets.Value("string"), "label": feature}),
     )
     ds = datasets.DatasetDict(train=split, validation=split, test=split)
-    config = TrainConfig(loss="lcl", head="pooled", head_init="probe")
+    config = TrainConfig(loss="lcl", weighting="network", head="pooled", head_init="probe")
     model = LCLModel.from_config(config, LABELS)
     info = init_heads_from_probe(model, config, ds, len(LABELS))
     main, weighting = model.heads()
@@ -188,7 +196,9 @@ def test_head_learning_rate_applies_to_the_heads_only(tmp_path):
 
     from lcl.trainer import LCLTrainer
 
-    config = TrainConfig(loss="lcl", learning_rate=3e-5, head_learning_rate=2e-3)
+    config = TrainConfig(
+        loss="lcl", weighting="network", learning_rate=3e-5, head_learning_rate=2e-3
+    )
     model = LCLModel.from_config(config, LABELS)
     trainer = LCLTrainer(
         model=model,

@@ -54,6 +54,8 @@ def test_run_writes_results_and_skips_finished_cells(study_file, tmp_path, monke
     assert [(r["variant"], r["seed"]) for r in rows] == [("ce", "0"), ("ce", "1")]
     assert all(0 <= float(r["accuracy"]) <= 1 and r["train_steps"] == "2" for r in rows)
     assert all(r["device"] == "cpu" or r["device"].startswith("cuda (") for r in rows)
+    # CE reads no LCL weights: the column stays blank rather than echo the base's `self`
+    assert all(r["weighting"] == "" and r["detach_weights"] == "" for r in rows)
     table = (out / "results.md").read_text()
     assert "| demo |" in table and "| 2 |" in table  # ce over 2 seeds
 

@@ -33,7 +33,27 @@ OBJECTIVES: dict[str, str | None] = {
 LOSSES: tuple[str, ...] = tuple(OBJECTIVES)
 TRAINED_LOSSES: tuple[str, ...] = tuple(name for name, target in OBJECTIVES.items() if target)
 
-__all__ = ["OBJECTIVES", "LOSSES", "TRAINED_LOSSES", "get_objective", "build_objective"]
+# configuration fields that only some objectives read (the weights of the label-aware loss):
+# under any other objective their value changes nothing, so it never makes two runs differ
+OBJECTIVE_FIELDS: dict[str, tuple[str, ...]] = {
+    "lcl": ("weighting", "weighting_model", "detach_weights"),
+}
+
+__all__ = [
+    "OBJECTIVES",
+    "OBJECTIVE_FIELDS",
+    "LOSSES",
+    "TRAINED_LOSSES",
+    "get_objective",
+    "build_objective",
+    "unread_fields",
+]
+
+
+def unread_fields(loss: str) -> set[str]:
+    """The objective-specific fields (:data:`OBJECTIVE_FIELDS`) that ``loss`` does not read."""
+    every = {name for names in OBJECTIVE_FIELDS.values() for name in names}
+    return every - set(OBJECTIVE_FIELDS.get(loss, ()))
 
 
 def get_objective(name: str) -> type[Objective]:
