@@ -3,7 +3,7 @@
 # with the bundle's encoder, several workers at once (each takes every N-th cell), then write
 # results.csv / results.md in RESULTS_DIR. Cells already finished in RESULTS_DIR are skipped, so
 # RESULTS_DIR may be the study's own output_dir to finish a study begun on a CPU.
-#   bash scripts/gpu_study.sh [--precision P] [--time-limit S] [--pack ARCHIVE] RESULTS_DIR [WORKERS=6] [STUDY=studies/gpu.yaml] [-- SELECT...]
+#   bash scripts/gpu_study.sh [--precision P] [--time-limit S] [--pack ARCHIVE] [--mps] RESULTS_DIR [WORKERS=6] [STUDY=studies/gpu.yaml] [-- SELECT...]
 # SELECT: `lcl study`'s --only / --variant / --seed, to run a part of the grid; the workers share
 # the selected cells (--shard splits those), so name as many workers as selected cells for one
 # cell each (a lease too short for a worker's second cell).
@@ -21,16 +21,24 @@
 # (by it, or by a launch beside it), the results and the
 # workers' logs; unpack it here with `tar -xzf ARCHIVE.tgz` in the repository's root. Models and
 # predictions stay there. Workers log to RESULTS_DIR/gpu-logs/LAUNCH/ (ignored by git).
+# The exit status is 1 when a worker failed or was stopped at the time limit.
+# --mps runs the workers under NVIDIA's Multi-Process Service, so that their kernels share the
+# GPU at once instead of taking turns (a small encoder's steps leave most of an H100 idle). One
+# MPS server (pipe /tmp/lcl-mps/pipe) serves every launch that asks for it, and lives until the
+# machine goes back; where it cannot start, or a CUDA check under it fails, the launch says so
+# and runs without it. Not yet measured on a lent GPU: compare `seconds_per_step` with and
+# without it before relying on it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 die() {
   echo "gpu_study: $*" >&2
   exit 2
 }
-usage="usage: gpu_study.sh [--precision P] [--time-limit S] [--pack ARCHIVE] RESULTS_DIR [WORKERS] [STUDY] [-- SELECT...]"
+usage="usage: gpu_study.sh [--precision P] [--time-limit S] [--pack ARCHIVE] [--mps] RESULTS_DIR [WORKERS] [STUDY] [-- SELECT...]"
 precision=""
 limit=""
 pack=""
+mps=""
 args=()
 select=()
 while [ $# -gt 0 ]; do
@@ -39,6 +47,10 @@ while [ $# -gt 0 ]; do
     shift
     select=("$@")
     break
+    ;;
+  --mps)
+    mps=1
+    shift
     ;;
   --precision | --time-limit | --pack)
     [ $# -ge 2 ] || die "$1 needs a value ($usage)"
@@ -99,6 +111,28 @@ PY
 study="$gpu_study"
 logs="$out/gpu-logs/$(date -u +%Y%m%dT%H%M%S)-$$"
 mkdir -p "$logs"
+if [ -n "$mps" ]; then
+  export CUDA_MPS_PIPE_DIRECTORY=/tmp/lcl-mps/pipe CUDA_MPS_LOG_DIRECTORY=/tmp/lcl-mps/log
+  mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+  servers=""
+  if command -v nvidia-cuda-mps-control >/dev/null 2>&1; then
+    # the first launch starts the control daemon; for the others it is already there
+    flock /tmp/lcl-mps/lock sh -c 'nvidia-cuda-mps-control -d >/dev/null 2>&1 || true'
+    # a client starts the server; the daemon then lists it
+    if timeout 60 $py -c "import torch; torch.ones(1, device='cuda').sum().item()" >/dev/null 2>&1; then
+      servers="$(echo get_server_list | timeout 10 nvidia-cuda-mps-control 2>/dev/null || true)"
+    fi
+  fi
+  if [ -n "$servers" ]; then
+    echo "gpu_study: MPS on (server $servers)"
+  else
+    if command -v nvidia-cuda-mps-control >/dev/null 2>&1; then # a daemon that serves nothing
+      echo quit | timeout 10 nvidia-cuda-mps-control >/dev/null 2>&1 || true
+    fi
+    unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+    echo "gpu_study: MPS is not available here; the workers take turns on the GPU" >&2
+  fi
+fi
 # the cells the workers share, listed (a SELECT value the study lacks stops here, before any worker)
 $py -m lcl study "$study" --output-dir "$out" --dry-run ${select[@]+"${select[@]}"} 2>&1 | tee "$logs/cells.log" ||
   die "the study or its SELECT is wrong (see above)"
