@@ -117,7 +117,11 @@ if [ -n "$mps" ]; then
   servers=""
   if command -v nvidia-cuda-mps-control >/dev/null 2>&1; then
     # the first launch starts the control daemon; for the others it is already there
-    flock /tmp/lcl-mps/lock sh -c 'nvidia-cuda-mps-control -d >/dev/null 2>&1 || true'
+    if command -v flock >/dev/null 2>&1; then
+      flock /tmp/lcl-mps/lock sh -c 'nvidia-cuda-mps-control -d >/dev/null 2>&1 || true'
+    else
+      nvidia-cuda-mps-control -d >/dev/null 2>&1 || true
+    fi
     # a client starts the server; the daemon then lists it
     if timeout 60 $py -c "import torch; torch.ones(1, device='cuda').sum().item()" >/dev/null 2>&1; then
       servers="$(echo get_server_list | timeout 10 nvidia-cuda-mps-control 2>/dev/null || true)"
@@ -153,7 +157,7 @@ for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 [ -z "$limit" ] || kill "$watchdog" 2>/dev/null || true
 $py -m lcl study "$study" --output-dir "$out" --dry-run > "$logs/collect.log" 2>&1 || status=1
 cat "$out/results.md" 2>/dev/null || true
-if [ -n "$pack" ]; then # the runs finished by this launch: their small files, and the logs
+if [ -n "$pack" ]; then # runs finished since this launch began: their small files; the logs
   find "$out" -name metrics.json -newer "$scratch/started" | while read -r m; do
     for f in metrics.json config.yaml history.json confusability.json; do
       [ ! -f "$(dirname "$m")/$f" ] || echo "$(dirname "$m")/$f"
