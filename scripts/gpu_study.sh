@@ -3,7 +3,7 @@
 # with the bundle's encoder, several workers at once (each takes every N-th cell), then write
 # results.csv / results.md in RESULTS_DIR. Cells already finished in RESULTS_DIR are skipped, so
 # RESULTS_DIR may be the study's own output_dir to finish a study begun on a CPU.
-#   bash scripts/gpu_study.sh [--precision P] [--time-limit S] [--pack ARCHIVE] [--mps] RESULTS_DIR [WORKERS=6] [STUDY=studies/gpu.yaml] [-- SELECT...]
+#   bash scripts/gpu_study.sh [--precision P] [--time-limit S] [--checkpoint-minutes M] [--pack ARCHIVE] [--mps] RESULTS_DIR [WORKERS=6] [STUDY=studies/gpu.yaml] [-- SELECT...]
 # SELECT: `lcl study`'s --only / --variant / --seed, to run a part of the grid; the workers share
 # the selected cells (--shard splits those), so name as many workers as selected cells for one
 # cell each (a lease too short for a worker's second cell).
@@ -15,12 +15,20 @@
 # The bundle is .gpu/ (carried in the same call), or a bundle sent in parts and joined first
 # with scripts/gpu_parts.sh join (see scripts/gpu_bundle.sh).
 # --time-limit S stops the workers after S seconds (a lease ends; a stopped cell stays partial
-# there), then results are collected as usual. --pack ARCHIVE.tgz then packs what a lent machine
+# there), then results are collected as usual. With a time limit the cells save a resume checkpoint
+# every 2 minutes of training (--checkpoint-minutes M to change it; without a limit, the study's
+# own value, 30 by default): a cell stopped at the limit then loses at most that much, and the
+# same command run again on the same machine resumes it (a lent machine keeps git-ignored
+# outputs such as checkpoints/ between calls while it is warm: call again at once). --pack ARCHIVE.tgz then packs what a lent machine
 # that sends back only a few files should return: the small files (metrics.json, config.yaml,
 # history.json, confusability.json) of every run finished in RESULTS_DIR since this launch began
 # (by it, or by a launch beside it), the results and the
 # workers' logs; unpack it here with `tar -xzf ARCHIVE.tgz` in the repository's root. Models and
-# predictions stay there. Workers log to RESULTS_DIR/gpu-logs/LAUNCH/ (ignored by git).
+# predictions stay there. Workers log to RESULTS_DIR/gpu-logs/LAUNCH/ (ignored by git), beside
+# finished.tgz, the small files of the runs this launch finished: a later launch in RESULTS_DIR
+# restores from it those that are missing (the device tool's next call copies the working tree
+# afresh but keeps ignored outputs, so a cell finished by the first call keeps its model/ and
+# loses its metrics.json; restored, it counts as finished again).
 # The exit status is 1 when a worker failed or was stopped at the time limit.
 # --mps runs the workers under NVIDIA's Multi-Process Service, so that their kernels share the
 # GPU at once instead of taking turns (a small encoder's steps leave most of an H100 idle). One
@@ -34,9 +42,10 @@ die() {
   echo "gpu_study: $*" >&2
   exit 2
 }
-usage="usage: gpu_study.sh [--precision P] [--time-limit S] [--pack ARCHIVE] [--mps] RESULTS_DIR [WORKERS] [STUDY] [-- SELECT...]"
+usage="usage: gpu_study.sh [--precision P] [--time-limit S] [--checkpoint-minutes M] [--pack ARCHIVE] [--mps] RESULTS_DIR [WORKERS] [STUDY] [-- SELECT...]"
 precision=""
 limit=""
+minutes=""
 pack=""
 mps=""
 args=()
@@ -52,9 +61,14 @@ while [ $# -gt 0 ]; do
     mps=1
     shift
     ;;
-  --precision | --time-limit | --pack)
+  --precision | --time-limit | --checkpoint-minutes | --pack)
     [ $# -ge 2 ] || die "$1 needs a value ($usage)"
-    case "$1" in --precision) precision="$2" ;; --time-limit) limit="$2" ;; --pack) pack="$2" ;; esac
+    case "$1" in
+    --precision) precision="$2" ;;
+    --time-limit) limit="$2" ;;
+    --checkpoint-minutes) minutes="$2" ;;
+    --pack) pack="$2" ;;
+    esac
     shift 2
     ;;
   -*) die "unknown option $1 ($usage)" ;;
@@ -64,6 +78,9 @@ done
 [ ${#args[@]} -ge 1 ] && [ ${#args[@]} -le 3 ] || die "$usage"
 case "$precision" in "" | auto | fp32 | bf16 | fp16) ;; *) die "--precision must be auto, fp32, bf16 or fp16, not '$precision'" ;; esac
 [ -z "$limit" ] || [[ "$limit" =~ ^[1-9][0-9]*$ ]] || die "--time-limit takes whole seconds, not '$limit'"
+[ -z "$minutes" ] || [[ "$minutes" =~ ^[0-9]*\.?[0-9]+$ && ! "$minutes" =~ ^[0.]+$ ]] ||
+  die "--checkpoint-minutes takes a positive number of minutes, not '$minutes'"
+[ -n "$minutes" ] || [ -z "$limit" ] || minutes=2
 [ -z "$pack" ] || [[ "$pack" == *.tgz ]] || die "--pack names a .tgz archive, not '$pack'"
 out="${args[0]}"
 workers="${args[1]:-6}"
@@ -98,13 +115,15 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" TOKENIZERS_PARALLELISM=false
 mkdir -p "$out"
 # the study as written, but with the bundle's encoder (cells keep their names and places)
 gpu_study="$scratch/$(basename "$study")"
-$py - "$study" "$gpu_study" "$encoder" "$precision" <<'PY'
+$py - "$study" "$gpu_study" "$encoder" "$precision" "$minutes" <<'PY'
 import sys, yaml
 spec = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
 spec["base"] = {**(spec.get("base") or {}), "model": sys.argv[3]}
 spec["base"].setdefault("eval_batch_size", 256)
 if sys.argv[4]:
     spec["base"]["precision"] = sys.argv[4]
+if sys.argv[5]:  # changes no result (an ignored field: a partial cell resumes under any value)
+    spec["base"]["checkpoint_minutes"] = float(sys.argv[5])
 spec["base"].setdefault("precision", "fp32")
 yaml.safe_dump(spec, open(sys.argv[2], "w", encoding="utf-8"), sort_keys=False)
 PY
@@ -137,6 +156,14 @@ if [ -n "$mps" ]; then
     echo "gpu_study: MPS is not available here; the workers take turns on the GPU" >&2
   fi
 fi
+# a lent machine's next call copies the working tree afresh but keeps git-ignored outputs: the
+# small files of cells an earlier launch finished there (not ignored, so gone now, while their
+# model/ stays) come back from that launch's finished.tgz, so those cells count as finished
+root=.
+[[ "$out" != /* ]] || root=/
+shopt -s nullglob
+for earlier in "$out"/gpu-logs/*/finished.tgz; do tar -C "$root" -xzf "$earlier" --skip-old-files; done
+shopt -u nullglob
 # the cells the workers share, listed (a SELECT value the study lacks stops here, before any worker)
 $py -m lcl study "$study" --output-dir "$out" --dry-run ${select[@]+"${select[@]}"} 2>&1 | tee "$logs/cells.log" ||
   die "the study or its SELECT is wrong (see above)"
@@ -157,16 +184,19 @@ for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 [ -z "$limit" ] || kill "$watchdog" 2>/dev/null || true
 $py -m lcl study "$study" --output-dir "$out" --dry-run > "$logs/collect.log" 2>&1 || status=1
 cat "$out/results.md" 2>/dev/null || true
-if [ -n "$pack" ]; then # runs finished since this launch began: their small files; the logs
-  find "$out" -name metrics.json -newer "$scratch/started" | while read -r m; do
-    for f in metrics.json config.yaml history.json confusability.json; do
-      [ ! -f "$(dirname "$m")/$f" ] || echo "$(dirname "$m")/$f"
-    done
-  done > "$scratch/pack.list"
+# runs finished since this launch began: their small files (kept in the logs, see above)
+find "$out" -name metrics.json -newer "$scratch/started" | while read -r m; do
+  for f in metrics.json config.yaml history.json confusability.json; do
+    [ ! -f "$(dirname "$m")/$f" ] || echo "$(dirname "$m")/$f"
+  done
+done > "$scratch/finished.list"
+[ ! -s "$scratch/finished.list" ] || tar -czf "$logs/finished.tgz" -T "$scratch/finished.list"
+if [ -n "$pack" ]; then # those, the results and the logs
+  cp "$scratch/finished.list" "$scratch/pack.list"
   for f in results.csv results.md; do [ ! -f "$out/$f" ] || echo "$out/$f"; done >> "$scratch/pack.list"
   echo "$logs" >> "$scratch/pack.list"
   mkdir -p "$(dirname "$pack")"
-  tar -czf "$pack" -T "$scratch/pack.list"
+  tar -czf "$pack" --exclude=finished.tgz -T "$scratch/pack.list"
   echo "gpu_study: packed $(grep -c /metrics.json "$scratch/pack.list" || true) runs finished since this launch began into $pack"
 fi
 exit $status

@@ -208,6 +208,8 @@ def test_the_launchers_refuse_bad_arguments_in_one_line(tmp_path):
         ("gpu_study.sh", ["--pack", tmp_path / "runs.zip", tmp_path / "out"], "a .tgz archive"),
         ("gpu_study.sh", ["--pack"], "--pack needs a value"),
         ("gpu_study.sh", [tmp_path / "out", "0"], "WORKERS must be a whole number"),
+        ("gpu_study.sh", ["--checkpoint-minutes", "0", tmp_path / "out"], "positive number"),
+        ("gpu_study.sh", ["--checkpoint-minutes", "2m", tmp_path / "out"], "positive number"),
     ]:
         assert words in one_line_error(sh(script, *args)), (script, args)
     assert not (tmp_path / "p").exists() and not (tmp_path / "out").exists()
