@@ -36,8 +36,9 @@ from lcl.training_args import TrainConfig  # noqa: E402
 
 def flat_grad(loss: torch.Tensor, params: list[torch.nn.Parameter]) -> torch.Tensor:
     grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-    return torch.cat([(g if g is not None else torch.zeros_like(p)).flatten()
-                      for g, p in zip(grads, params)])
+    return torch.cat(
+        [(g if g is not None else torch.zeros_like(p)).flatten() for g, p in zip(grads, params)]
+    )
 
 
 def main() -> None:
@@ -52,8 +53,13 @@ def main() -> None:
     parser.add_argument("--data-dir", default=os.environ.get("LCL_DATA_DIR", "../shared/data"))
     args = parser.parse_args()
 
-    values = {"dataset": args.dataset, "loss": args.loss, "seed": args.seed,
-              "data_dir": args.data_dir, "output_dir": "/tmp/unused"}
+    values = {
+        "dataset": args.dataset,
+        "loss": args.loss,
+        "seed": args.seed,
+        "data_dir": args.data_dir,
+        "output_dir": "/tmp/unused",
+    }
     if args.weighting:
         values["weighting"] = args.weighting
     if args.lam is not None:
@@ -75,13 +81,15 @@ def main() -> None:
     collate = PairedViewCollator(load_tokenizer(config.model), config.max_length)
     order = np.random.default_rng(config.seed).permutation(len(ds["train"]))
     lam = config.lam
-    print(f"{args.dataset}, {args.loss} (weighting {config.weighting}), λ {lam}, "
-          f"{'run ' + args.run if args.run else 'start of training'}; "
-          f"{len(encoder)} encoder and {len(head)} head tensors")
+    print(
+        f"{args.dataset}, {args.loss} (weighting {config.weighting}), λ {lam}, "
+        f"{'run ' + args.run if args.run else 'start of training'}; "
+        f"{len(encoder)} encoder and {len(head)} head tensors"
+    )
     print("batch | enc |g_ce| | enc |g_con| | ratio | cosine | head |g_ce| | head |g_con|")
     rows = []
     for b in range(args.batches):
-        idx = order[b * config.batch_size:(b + 1) * config.batch_size].tolist()
+        idx = order[b * config.batch_size : (b + 1) * config.batch_size].tolist()
         batch = collate([ds["train"][i] for i in idx])
         labels = batch.pop("labels")
         out = model.classifier(**batch, output_hidden_states=True)
@@ -94,16 +102,24 @@ def main() -> None:
         con_term = (1 - lam) * parts["loss_contrastive"]
         e_ce, e_con = flat_grad(ce_term, encoder), flat_grad(con_term, encoder)
         h_ce, h_con = flat_grad(ce_term, head), flat_grad(con_term, head)
-        row = (e_ce.norm().item(), e_con.norm().item(),
-               torch.nn.functional.cosine_similarity(e_ce, e_con, dim=0).item(),
-               h_ce.norm().item(), h_con.norm().item())
+        row = (
+            e_ce.norm().item(),
+            e_con.norm().item(),
+            torch.nn.functional.cosine_similarity(e_ce, e_con, dim=0).item(),
+            h_ce.norm().item(),
+            h_con.norm().item(),
+        )
         rows.append(row)
-        print(f"{b:5d} | {row[0]:10.4f} | {row[1]:11.4f} | {row[1] / row[0]:5.2f} | "
-              f"{row[2]:6.3f} | {row[3]:11.4f} | {row[4]:12.4f}")
+        print(
+            f"{b:5d} | {row[0]:10.4f} | {row[1]:11.4f} | {row[1] / row[0]:5.2f} | "
+            f"{row[2]:6.3f} | {row[3]:11.4f} | {row[4]:12.4f}"
+        )
     m = np.asarray(rows).mean(0)
     ratio = np.mean([r[1] / r[0] for r in rows])
-    print(f" mean | {m[0]:10.4f} | {m[1]:11.4f} | {ratio:5.2f} | {m[2]:6.3f} | "
-          f"{m[3]:11.4f} | {m[4]:12.4f}")
+    print(
+        f" mean | {m[0]:10.4f} | {m[1]:11.4f} | {ratio:5.2f} | {m[2]:6.3f} | "
+        f"{m[3]:11.4f} | {m[4]:12.4f}"
+    )
 
 
 if __name__ == "__main__":
