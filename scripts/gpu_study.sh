@@ -25,10 +25,11 @@
 # (by it, or by a launch beside it), the results and the
 # workers' logs; unpack it here with `tar -xzf ARCHIVE.tgz` in the repository's root. Models and
 # predictions stay there. Workers log to RESULTS_DIR/gpu-logs/LAUNCH/ (ignored by git), beside
-# finished.tgz, the small files of the runs this launch finished: a later launch in RESULTS_DIR
-# restores from it those that are missing (the device tool's next call copies the working tree
-# afresh but keeps ignored outputs, so a cell finished by the first call keeps its model/ and
-# loses its metrics.json; restored, it counts as finished again).
+# state.tgz: the small files of the runs this launch finished and the config.yaml of every run
+# left unfinished with a checkpoint. A later launch in RESULTS_DIR restores from it the files
+# that are missing: the device tool's next call copies the working tree afresh but keeps ignored
+# outputs, so a cell finished by the first call keeps its model/ but loses its metrics.json, and
+# a stopped one keeps its checkpoints but loses the config.yaml that lets it resume.
 # The exit status is 1 when a worker failed or was stopped at the time limit.
 # --mps runs the workers under NVIDIA's Multi-Process Service, so that their kernels share the
 # GPU at once instead of taking turns (a small encoder's steps leave most of an H100 idle). One
@@ -156,13 +157,12 @@ if [ -n "$mps" ]; then
     echo "gpu_study: MPS is not available here; the workers take turns on the GPU" >&2
   fi
 fi
-# a lent machine's next call copies the working tree afresh but keeps git-ignored outputs: the
-# small files of cells an earlier launch finished there (not ignored, so gone now, while their
-# model/ stays) come back from that launch's finished.tgz, so those cells count as finished
+# a lent machine's next call copies the working tree afresh but keeps git-ignored outputs: what
+# earlier launches here left that git does not ignore comes back from their state.tgz (above)
 root=.
 [[ "$out" != /* ]] || root=/
 shopt -s nullglob
-for earlier in "$out"/gpu-logs/*/finished.tgz; do tar -C "$root" -xzf "$earlier" --skip-old-files; done
+for earlier in "$out"/gpu-logs/*/state.tgz; do tar -C "$root" -xzf "$earlier" --skip-old-files; done
 shopt -u nullglob
 # the cells the workers share, listed (a SELECT value the study lacks stops here, before any worker)
 $py -m lcl study "$study" --output-dir "$out" --dry-run ${select[@]+"${select[@]}"} 2>&1 | tee "$logs/cells.log" ||
@@ -184,19 +184,24 @@ for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 [ -z "$limit" ] || kill "$watchdog" 2>/dev/null || true
 $py -m lcl study "$study" --output-dir "$out" --dry-run > "$logs/collect.log" 2>&1 || status=1
 cat "$out/results.md" 2>/dev/null || true
-# runs finished since this launch began: their small files (kept in the logs, see above)
+# runs finished since this launch began: their small files
 find "$out" -name metrics.json -newer "$scratch/started" | while read -r m; do
   for f in metrics.json config.yaml history.json confusability.json; do
     [ ! -f "$(dirname "$m")/$f" ] || echo "$(dirname "$m")/$f"
   done
 done > "$scratch/finished.list"
-[ ! -s "$scratch/finished.list" ] || tar -czf "$logs/finished.tgz" -T "$scratch/finished.list"
-if [ -n "$pack" ]; then # those, the results and the logs
+# with them in state.tgz (above), the config.yaml of every unfinished run with a checkpoint
+find "$out" -name config.yaml -not -path "*/gpu-logs/*" | while read -r c; do
+  [ -f "$(dirname "$c")/metrics.json" ] || ! compgen -G "$(dirname "$c")/checkpoints/checkpoint-*" >/dev/null || echo "$c"
+done | cat "$scratch/finished.list" - > "$scratch/state.list"
+[ ! -s "$scratch/state.list" ] || tar -czf "$logs/state.tgz" -T "$scratch/state.list" ||
+  echo "gpu_study: could not write $logs/state.tgz: a later launch here cannot restore from it" >&2
+if [ -n "$pack" ]; then # the finished runs, the results and the logs
   cp "$scratch/finished.list" "$scratch/pack.list"
   for f in results.csv results.md; do [ ! -f "$out/$f" ] || echo "$out/$f"; done >> "$scratch/pack.list"
   echo "$logs" >> "$scratch/pack.list"
   mkdir -p "$(dirname "$pack")"
-  tar -czf "$pack" --exclude=finished.tgz -T "$scratch/pack.list"
+  tar -czf "$pack" --exclude=state.tgz -T "$scratch/pack.list"
   echo "gpu_study: packed $(grep -c /metrics.json "$scratch/pack.list" || true) runs finished since this launch began into $pack"
 fi
 exit $status

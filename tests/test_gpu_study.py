@@ -2,9 +2,11 @@
 
 A lent machine's next call copies the working tree afresh but keeps git-ignored outputs: a cell
 finished by the first call keeps its ``model/`` and loses ``metrics.json`` (and the other small
-files, which git tracks). The launcher keeps them in its logs (``finished.tgz``) and restores
-them, so the next launch counts that cell as finished instead of failing on a folder that holds
-a model but no run. One tiny CE cell (40 ISEAR texts, one epoch) is trained for real.
+files, which git tracks); a cell stopped at the time limit keeps its checkpoints and loses the
+``config.yaml`` without which it is not resumed. The launcher keeps those files in its logs
+(``state.tgz``) and restores the missing ones, so the next launch counts the first cell as
+finished and resumes the second. One tiny CE cell (40 ISEAR texts, one epoch) is trained for
+real; the stopped cell is a copy of its config.yaml beside a checkpoint folder.
 """
 
 import os
@@ -42,9 +44,18 @@ def machine_copy(root: Path, data_dir: Path) -> None:
         tar.add(cache, "cache")
 
 
-def launch(root: Path, study: Path, *options: str) -> subprocess.CompletedProcess:
+def launch(root: Path, study: Path, *options: str, select=()) -> subprocess.CompletedProcess:
+    script = str(root / "scripts" / "gpu_study.sh")
     proc = subprocess.run(
-        ["bash", str(root / "scripts" / "gpu_study.sh"), *options, "runs/tiny", "1", str(study)],
+        [
+            "bash",
+            script,
+            *options,
+            "runs/tiny",
+            "1",
+            str(study),
+            *(["--", *select] if select else []),
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -69,11 +80,21 @@ def test_a_cell_finished_by_one_call_counts_as_finished_in_the_next(data_dir, tm
     with tarfile.open(tmp_path / "a.tgz") as tar:
         names = tar.getnames()
     assert {f"runs/tiny/isear/ce/seed0/{name}" for name in SMALL_FILES} <= set(names)
-    assert not any(name.endswith("finished.tgz") for name in names)  # kept there, not sent back
-    assert len(list((root / "runs" / "tiny" / "gpu-logs").glob("*/finished.tgz"))) == 1
+    assert not any(name.endswith("state.tgz") for name in names)  # kept there, not sent back
+    assert len(list((root / "runs" / "tiny" / "gpu-logs").glob("*/state.tgz"))) == 1
 
-    for name in SMALL_FILES:  # what a fresh copy of the working tree does to the cell
+    # a cell of another variant, stopped with a checkpoint (the launches below do not run it)
+    stopped = root / "runs" / "tiny" / "isear" / "stopped" / "seed0"
+    (stopped / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    (stopped / "config.yaml").write_bytes(saved["config.yaml"])
+    study.write_text(yaml.safe_dump({**spec, "variants": {"ce": {}, "stopped": {"lam": 0.3}}}))
+    launch(root, study, select=["--variant", "ce"])
+
+    # what a fresh copy of the working tree does to both
+    for name in SMALL_FILES:
         (cell / name).unlink()
-    second = launch(root, study)
-    assert "1 finished, 0 to run" in second.stdout
+    (stopped / "config.yaml").unlink()
+    third = launch(root, study, select=["--variant", "ce"])
+    assert "1 finished, 0 to run" in third.stdout
     assert {name: (cell / name).read_bytes() for name in SMALL_FILES} == saved
+    assert (stopped / "config.yaml").read_bytes() == saved["config.yaml"]
