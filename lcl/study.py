@@ -36,7 +36,8 @@ from typing import Any
 
 from lcl.io import atomic_write_text
 from lcl.objectives import unread_fields
-from lcl.run_dir import RunDir, RunFolderError, format_bytes
+from lcl.errors import LCLError
+from lcl.run_dir import RunDir, RunFolderError, check_resumable, format_bytes
 from lcl.training_args import ConfigError, TrainConfig, encoder_name, read_yaml_mapping
 
 RESULT_COLUMNS = [
@@ -235,6 +236,12 @@ def run_study(
                 where = cell.run.checkpoint_progress()
                 at = f"step {where[0]} of {where[1]}, epoch {where[2]:.2f}; " if where else ""
                 note = f"  ({at}checkpoints: {format_bytes(size)})"
+            if state == "partial":  # would its run start? (a lane's cell run by another machine)
+                try:
+                    check_resumable(cell.config, cell.run)
+                except LCLError as err:
+                    reason = str(err).removeprefix(f"{cell.run_dir} ").split(". ")[0]
+                    note += f"  refused: {reason}"
             console.print(f"  {state:8s} {cell.run_dir}{note}")
         if len(todo) < len(study.cells):
             write_results(study)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -310,4 +311,18 @@ def test_dry_run_shows_how_far_a_partial_cell_got(study_file, tmp_path, capsys):
     (checkpoint / "trainer_state.json").write_text("{")  # unreadable: the size alone
     assert cell.run.checkpoint_progress() is None
     run_study(study_file, output_dir=tmp_path / "out", dry_run=True)
-    assert f"partial  {cell.run_dir}  (checkpoints: " in capsys.readouterr().err
+    listing = capsys.readouterr().err
+    assert f"partial  {cell.run_dir}  (checkpoints: " in listing and "refused" not in listing
+
+
+def test_dry_run_names_a_partial_cell_that_would_be_refused(study_file, tmp_path, capsys):
+    """A cell begun elsewhere (a CPU lane's, listed on a GPU machine) under another
+    configuration: its worker would stop at it, so the listing says so first."""
+    study = load_study(study_file, output_dir=tmp_path / "out")
+    cell = study.cells[0]
+    cell.run_dir.mkdir(parents=True)
+    cell.run.write_config(dataclasses.replace(cell.config, precision="fp32", lam=0.25))
+    run_study(study_file, output_dir=tmp_path / "out", dry_run=True)
+    line = next(x for x in capsys.readouterr().err.splitlines() if str(cell.run_dir) in x)
+    assert "refused: holds an unfinished run of another configuration" in line
+    assert "lam (0.25 -> 0.5)" in line and "precision" in line
