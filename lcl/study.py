@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lcl.errors import LCLError
 from lcl.io import atomic_write_text
 from lcl.objectives import unread_fields
-from lcl.errors import LCLError
 from lcl.run_dir import RunDir, RunFolderError, check_resumable, format_bytes
 from lcl.training_args import ConfigError, TrainConfig, encoder_name, read_yaml_mapping
 
