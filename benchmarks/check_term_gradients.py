@@ -9,7 +9,7 @@ with ``lam`` and ``1 - lam``, the ratio at another lam' is the printed one times
 ``(1 - lam') / lam' * lam / (1 - lam)``.
 
     OMP_NUM_THREADS=1 python benchmarks/check_term_gradients.py \
-        --dataset empathetic_dialogues:4hard-a [--loss lcl] [--weighting self] [--lam 0.5] \
+        --dataset empathetic_dialogues:4hard-a [--model minilm] [--loss lcl] [--weighting self] [--lam 0.5] \
         [--from RUN_DIR] [--batches 20] [--data-dir ../shared/data] [--seed 0]
 
 Without ``--from`` the model is where training starts: the encoder as released and, with the
@@ -44,6 +44,7 @@ def flat_grad(loss: torch.Tensor, params: list[torch.nn.Parameter]) -> torch.Ten
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="empathetic_dialogues:4hard-a")
+    parser.add_argument("--model", default="minilm", help="the encoder (as lcl train takes it)")
     parser.add_argument("--loss", default="lcl", choices=["lcl", "scl"])
     parser.add_argument("--weighting", default=None, help="lcl: self or network (preset's)")
     parser.add_argument("--lam", type=float, default=None, help="λ (the preset's by default)")
@@ -55,6 +56,7 @@ def main() -> None:
 
     values = {
         "dataset": args.dataset,
+        "model": args.model,
         "loss": args.loss,
         "seed": args.seed,
         "data_dir": args.data_dir,
