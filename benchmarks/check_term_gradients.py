@@ -34,11 +34,16 @@ from lcl.trainer import PairedViewCollator, init_heads_from_probe, prepare_data 
 from lcl.training_args import TrainConfig  # noqa: E402
 
 
-def flat_grad(loss: torch.Tensor, params: list[torch.nn.Parameter]) -> torch.Tensor:
+def flat_grads(loss: torch.Tensor, groups: list[list[torch.nn.Parameter]]) -> list[torch.Tensor]:
+    """The gradient of ``loss`` on each group of parameters, flattened (one backward pass)."""
+    params = [p for group in groups for p in group]
     grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-    return torch.cat(
-        [(g if g is not None else torch.zeros_like(p)).flatten() for g, p in zip(grads, params)]
-    )
+    flat = [(g if g is not None else torch.zeros_like(p)).flatten() for g, p in zip(grads, params)]
+    out, start = [], 0
+    for group in groups:
+        out.append(torch.cat(flat[start : start + len(group)]))
+        start += len(group)
+    return out
 
 
 def main() -> None:
@@ -93,17 +98,9 @@ def main() -> None:
     for b in range(args.batches):
         idx = order[b * config.batch_size : (b + 1) * config.batch_size].tolist()
         batch = collate([ds["train"][i] for i in idx])
-        labels = batch.pop("labels")
-        out = model.classifier(**batch, output_hidden_states=True)
-        feats = model.features(out.hidden_states[-1], batch["attention_mask"])
-        w_logits = None
-        if model.weighting is not None and model.objective.uses_weights:
-            w_logits = model.weighting(**batch).logits
-        parts = model.objective.loss_parts(out.logits, labels, feats, w_logits)
-        ce_term = lam * parts["loss_ce"]
-        con_term = (1 - lam) * parts["loss_contrastive"]
-        e_ce, e_con = flat_grad(ce_term, encoder), flat_grad(con_term, encoder)
-        h_ce, h_con = flat_grad(ce_term, head), flat_grad(con_term, head)
+        parts = model.training_parts(**batch)
+        e_ce, h_ce = flat_grads(lam * parts["loss_ce"], [encoder, head])
+        e_con, h_con = flat_grads((1 - lam) * parts["loss_contrastive"], [encoder, head])
         row = (
             e_ce.norm().item(),
             e_con.norm().item(),

@@ -329,16 +329,35 @@ class LCLModel(nn.Module):
             ce = objective.classification_loss(logits, labels)
             return {"loss": ce, "logits": logits, "loss_parts": {"loss_ce": ce.detach()}}
 
-        feats = self.features(out.hidden_states[-1], attention_mask) if want_features else None
-        w_logits = None
-        if objective.uses_weights and self.weighting is not None:
-            w_logits = self.weighting(
-                input_ids=input_ids, attention_mask=attention_mask, **extra
-            ).logits
-        parts = objective.loss_parts(logits, labels, feats, w_logits)
+        parts = self._training_parts(out, input_ids, attention_mask, labels, extra)
         loss = parts.pop("loss")
         return {
             "loss": loss,
             "logits": logits,
             "loss_parts": {key: value.detach() for key, value in parts.items()},
         }
+
+    def training_parts(self, input_ids, attention_mask, labels, token_type_ids=None):
+        """The objective's parts of a training batch, *not* detached (``loss`` and the named
+        terms, e.g. ``loss_ce`` and ``loss_contrastive``), so that each term's gradient can be
+        taken apart (``benchmarks/check_term_gradients.py``). ``forward`` trains on their sum."""
+        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        out = self.classifier(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            output_hidden_states=self.objective.uses_features,
+            **extra,
+        )
+        return self._training_parts(out, input_ids, attention_mask, labels, extra)
+
+    def _training_parts(self, out, input_ids, attention_mask, labels, extra) -> dict:
+        objective = self.objective
+        feats = None
+        if objective.uses_features:
+            feats = self.features(out.hidden_states[-1], attention_mask)
+        w_logits = None
+        if objective.uses_weights and self.weighting is not None:
+            w_logits = self.weighting(
+                input_ids=input_ids, attention_mask=attention_mask, **extra
+            ).logits
+        return objective.loss_parts(out.logits, labels, feats, w_logits)
