@@ -230,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="paired test of two runs on the same test texts")
     p.add_argument("run_a", metavar="RUN_A", help="a finished run (the reference)")
     p.add_argument("run_b", metavar="RUN_B", help="a finished run on the same test set")
+    p.add_argument(
+        "--per-class",
+        action="store_true",
+        help="also pair the runs class by class: test F1 of each (most missed by RUN_A on "
+        "validation first), a sign test over classes, and whether RUN_B gains most where "
+        "RUN_A errs most (Spearman)",
+    )
 
     sub.add_parser("datasets", help="list the built-in datasets and the other kinds of --dataset")
     return parser
@@ -407,7 +414,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from lcl.compare import compare_runs, run_correct, standard_error
+    from lcl.compare import compare_classes, compare_runs, run_correct, standard_error
 
     result = compare_runs(args.run_a, args.run_b)
     for name in (args.run_a, args.run_b):
@@ -420,7 +427,28 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         f"only {args.run_a} right: {result.only_a} texts; only {args.run_b} right: "
         f"{result.only_b}; exact McNemar p = {result.p:.3g} over {result.n} test texts"
     )
+    if args.per_class:
+        _print_class_comparison(compare_classes(args.run_a, args.run_b))
     return 0
+
+
+def _print_class_comparison(result) -> None:
+    width = max(len("class"), *(len(c.name) for c in result.classes))
+    print(
+        f"\n{'class':{width}s}  texts  A misses (val)  F1 A   F1 B   B - A  "
+        "A's commonest mistake (val)"
+    )
+    for c in result.classes:
+        print(
+            f"{c.name:{width}s}  {c.support:5d}  {100 * c.missed_a:13.1f}%  {100 * c.f1_a:5.1f}  "
+            f"{100 * c.f1_b:5.1f}  {100 * (c.f1_b - c.f1_a):+5.1f}  {c.confused_with_a or '-'}"
+        )
+    s = result.f1
+    print(
+        f"F1 of B higher on {s.wins} classes, lower on {s.losses}, level on {s.ties} "
+        f"(mean {100 * s.mean_difference:+.1f} points, sign test p = {s.p:.3g}); Spearman rho "
+        f"between A's validation miss rate and B - A: {result.rho:+.2f} (p = {result.rho_p:.3g})"
+    )
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:

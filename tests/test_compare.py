@@ -202,3 +202,120 @@ def test_multilabel_study_results_are_judged_by_macro_f1():
         table[2]
         == "| goemotions:multilabel | 40.5 (0.7) | 40.5 (0.7) | 2 | 43.5 (0.7) | 43.5 (0.7) | 2 |"
     )
+
+
+def _class_run(root, name, test_f1, val_recall, val_confusion=None, names=("a", "b", "c")):
+    """A finished run's metrics with per-class test F1 and validation recall (4 test texts)."""
+    d = root / name
+    d.mkdir()
+
+    def per_class(values, key):
+        return {
+            n: {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 10, key: v}
+            for n, v in zip(names, values)
+        }
+
+    validation = {"per_class": per_class(val_recall, "recall")}
+    if val_confusion is not None:
+        validation["confusion_matrix"] = val_confusion
+    metrics = {
+        "dataset": "x",
+        "label_names": list(names),
+        "test_correct": "1010",
+        "test": {"per_class": per_class(test_f1, "f1")},
+        "validation": validation,
+    }
+    (d / "metrics.json").write_text(json.dumps(metrics))
+    return d
+
+
+def test_compare_classes_pairs_f1_and_reads_the_miss_rate_on_validation(tmp_path):
+    from lcl.compare import compare_classes
+
+    confusion = [[8, 1, 1], [6, 2, 2], [0, 0, 10]]  # rows true, columns predicted
+    a = _class_run(tmp_path, "a", [0.5, 0.4, 0.9], [0.8, 0.2, 1.0], confusion)
+    b = _class_run(tmp_path, "b", [0.5, 0.7, 0.8], [0.1, 0.1, 0.1])  # B's validation unused
+    r = compare_classes(a, b)
+    assert [c.name for c in r.classes] == ["b", "a", "c"]  # most missed by A on validation first
+    assert [round(c.missed_a, 6) for c in r.classes] == [0.8, 0.2, 0.0]
+    assert [c.confused_with_a for c in r.classes] == ["a", "b", None]  # c: no mistake at all
+    assert (r.f1.wins, r.f1.losses, r.f1.ties) == (1, 1, 1)
+    assert r.rho == pytest.approx(1.0)  # B gains most where A misses most (+0.3, 0, -0.1)
+    worse = _class_run(tmp_path, "worse", [0.5, 0.1, 1.0], [0.8, 0.2, 1.0])
+    assert compare_classes(a, worse).rho == pytest.approx(-1.0)
+    assert compare_classes(a, worse).classes[0].confused_with_a == "a"
+    assert compare_classes(worse, a).classes[0].confused_with_a is None  # no confusion saved
+
+
+def test_compare_classes_refuses_runs_it_cannot_pair(tmp_path):
+    from lcl.compare import compare_classes
+
+    a = _class_run(tmp_path, "a", [0.5, 0.4, 0.9], [0.8, 0.2, 1.0])
+    other = _class_run(tmp_path, "other", [0.5, 0.4, 0.9], [0.8, 0.2, 1.0], names=("a", "b", "d"))
+    with pytest.raises(LCLError, match="different classes"):
+        compare_classes(a, other)
+    bare = _run(tmp_path, "bare", ["x", "y", "x", "y"], keep_predictions=False)
+    with pytest.raises(LCLError, match="no per-class test metrics"):
+        compare_classes(bare, a)
+
+
+def test_compare_cli_per_class_and_one_line_errors(tmp_path, capsys):
+    from lcl.cli import main
+
+    a = _class_run(
+        tmp_path, "a", [0.5, 0.4, 0.9], [0.8, 0.2, 1.0], [[8, 1, 1], [6, 2, 2], [0, 0, 10]]
+    )
+    b = _class_run(tmp_path, "b", [0.5, 0.7, 0.8], [0.1, 0.1, 0.1])
+    assert main(["compare", str(a), str(b), "--per-class"]) == 0
+    out = capsys.readouterr().out
+    lines = [line.split() for line in out.splitlines()]
+    assert ["b", "10", "80.0%", "40.0", "70.0", "+30.0", "a"] in lines
+    assert "higher on 1 classes, lower on 1, level on 1" in out and "+1.00" in out
+    other = _run(tmp_path, "other", ["x", "y", "x"], keep_predictions=False, dataset="y")
+    assert main(["compare", str(a), str(other)]) == 2  # different test texts: no traceback
+    assert "tested on different texts" in capsys.readouterr().err
+
+
+def test_compare_classes_pairs_older_runs_by_dataset_and_class_counts(tmp_path):
+    from lcl.compare import compare_classes
+
+    a = _class_run(tmp_path, "a", [0.5, 0.4, 0.9], [0.8, 0.2, 1.0])
+    b = _class_run(tmp_path, "b", [0.5, 0.7, 0.8], [0.1, 0.1, 0.1])
+    for run in (a, b):  # as written before test_correct existed
+        metrics = json.loads((run / "metrics.json").read_text())
+        del metrics["test_correct"]
+        (run / "metrics.json").write_text(json.dumps(metrics))
+    assert compare_classes(a, b).rho == pytest.approx(1.0)
+    metrics = json.loads((b / "metrics.json").read_text())
+    metrics["test"]["per_class"]["c"]["support"] = 11
+    (b / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(LCLError, match="different texts"):
+        compare_classes(a, b)
+
+
+def test_check_per_class_pools_every_finished_pair_of_a_study(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    study = tmp_path / "study"
+    for dataset in ("d1", "d2"):
+        for seed in (0, 1):
+            for variant, f1 in (("ce", [0.5, 0.4, 0.9]), ("lcl", [0.5, 0.7, 0.8])):
+                folder = study / dataset / variant
+                folder.mkdir(parents=True, exist_ok=True)
+                _class_run(folder, f"seed{seed}", f1, [0.8, 0.2, 1.0])
+    (study / "d2" / "lcl" / "seed1" / "metrics.json").unlink()  # an unfinished cell: left out
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "check_per_class.py"
+    run = subprocess.run(
+        [sys.executable, str(script), str(study), "ce", "lcl"], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    lines = {line.split()[0]: line for line in run.stdout.splitlines()[1:]}
+    assert " 2 seed(s)    6 classes" in lines["d1"] and " 1 seed(s)    3 classes" in lines["d2"]
+    assert " 3 seed(s)    9 classes" in lines["all"] and "higher 3, lower 3" in lines["all"]
+    assert "rho +1.00" in lines["d1"]
+    none = subprocess.run(
+        [sys.executable, str(script), str(study), "ce", "scl"], capture_output=True, text=True
+    )
+    assert none.returncode == 1 and "no dataset has finished ce and scl" in none.stderr
