@@ -18,14 +18,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 from pathlib import Path
 
-from scipy.stats import spearmanr
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from lcl.compare import compare_classes, sign_test  # noqa: E402
+from lcl.compare import ClassChange, compare_classes, summarize_classes  # noqa: E402
 
 
 def finished_pairs(study_dir: Path, variant_a: str, variant_b: str, only: list[str]):
@@ -39,14 +36,13 @@ def finished_pairs(study_dir: Path, variant_a: str, variant_b: str, only: list[s
                 yield dataset_dir.name, seed_a.name, seed_a, seed_b
 
 
-def line(name: str, points: list[tuple[float, float]], seeds: int) -> str:
-    missed, gains = zip(*points)
-    signs = sign_test([(0.0, g) for g in gains])
-    rho = spearmanr(missed, gains)
+def line(name: str, classes: list[ClassChange], seeds: int) -> str:
+    result = summarize_classes(classes)
+    signs = result.f1
     return (
-        f"{name:28s} {seeds:2d} seed(s) {len(points):4d} classes  F1 change "
-        f"{100 * statistics.fmean(gains):+5.2f} (higher {signs.wins}, lower {signs.losses}, "
-        f"p = {signs.p:.3g})  rho {rho.statistic:+.2f} (p = {rho.pvalue:.3g})"
+        f"{name:28s} {seeds:2d} seed(s) {len(classes):4d} classes  F1 change "
+        f"{100 * signs.mean_difference:+5.2f} (higher {signs.wins}, lower {signs.losses}, "
+        f"p = {signs.p:.3g})  rho {result.rho:+.2f} (p = {result.rho_p:.3g})"
     )
 
 
@@ -57,22 +53,19 @@ def main() -> None:
     parser.add_argument("variant_b", help="the variant compared with it, e.g. lcl")
     parser.add_argument("--only", action="append", default=[], help="a dataset folder's name")
     args = parser.parse_args()
-    by_dataset: dict[str, list[tuple[float, float]]] = {}
+    by_dataset: dict[str, list[ClassChange]] = {}
     seeds: dict[str, int] = {}
     for dataset, _seed, run_a, run_b in finished_pairs(
         args.study_dir, args.variant_a, args.variant_b, args.only
     ):
-        result = compare_classes(run_a, run_b)
-        by_dataset.setdefault(dataset, []).extend(
-            (c.missed_a, c.f1_b - c.f1_a) for c in result.classes
-        )
+        by_dataset.setdefault(dataset, []).extend(compare_classes(run_a, run_b).classes)
         seeds[dataset] = seeds.get(dataset, 0) + 1
     if not by_dataset:
         sys.exit(f"no dataset has finished {args.variant_a} and {args.variant_b} runs to pair")
     print(f"{args.variant_b} against {args.variant_a} in {args.study_dir}, class by class:")
-    for dataset, points in by_dataset.items():
-        print(line(dataset, points, seeds[dataset]))
-    pooled = [p for points in by_dataset.values() for p in points]
+    for dataset, classes in by_dataset.items():
+        print(line(dataset, classes, seeds[dataset]))
+    pooled = [c for classes in by_dataset.values() for c in classes]
     print(line("all", pooled, sum(seeds.values())))
 
 

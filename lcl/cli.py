@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 import typing
 from pathlib import Path
@@ -439,16 +440,24 @@ def _print_class_comparison(result) -> None:
         "A's commonest mistake (val)"
     )
     for c in result.classes:
+        missed = "-" if c.missed_a is None else f"{100 * c.missed_a:.1f}%"
         print(
-            f"{c.name:{width}s}  {c.support:5d}  {100 * c.missed_a:13.1f}%  {100 * c.f1_a:5.1f}  "
+            f"{c.name:{width}s}  {c.support:5d}  {missed:>14s}  {100 * c.f1_a:5.1f}  "
             f"{100 * c.f1_b:5.1f}  {100 * (c.f1_b - c.f1_a):+5.1f}  {c.confused_with_a or '-'}"
         )
     s = result.f1
-    print(
+    line = (
         f"F1 of B higher on {s.wins} classes, lower on {s.losses}, level on {s.ties} "
-        f"(mean {100 * s.mean_difference:+.1f} points, sign test p = {s.p:.3g}); Spearman rho "
-        f"between A's validation miss rate and B - A: {result.rho:+.2f} (p = {result.rho_p:.3g})"
+        f"(mean {100 * s.mean_difference:+.1f} points, sign test p = {s.p:.3g}); "
     )
+    if math.isnan(result.rho):
+        line += "no rank correlation with A's validation miss rate (not recorded, or constant)"
+    else:
+        line += (
+            f"Spearman rho between A's validation miss rate and B - A: {result.rho:+.2f} "
+            f"(p = {result.rho_p:.3g})"
+        )
+    print(line)
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:

@@ -154,45 +154,27 @@ class ClassChange:
     support: int  # test texts of the class
     f1_a: float
     f1_b: float
-    missed_a: float  # 1 − recall of run A on validation: the share of the class A gets wrong
-    confused_with_a: str | None  # the class A most often predicts instead (single-label runs)
+    missed_a: float | None  # 1 − recall of run A on validation (None: not recorded)
+    confused_with_a: str | None  # the class A most often predicts instead on validation
 
 
 @dataclass
 class ClassComparison:
-    classes: list[ClassChange]  # most missed by run A first
+    classes: list[ClassChange]
     f1: SignTest  # over classes: F1 of B against A
-    rho: float  # Spearman: A's miss rate against B's F1 change
+    rho: float  # Spearman: A's validation miss rate against B's F1 change (nan: not computable)
     rho_p: float
 
 
-def compare_classes(run_a: str | Path, run_b: str | Path) -> ClassComparison:
-    """Per-class F1 of two finished runs on the same test texts, paired class by class."""
-    from scipy.stats import spearmanr
-
-    from lcl.errors import UsageError
-    from lcl.run_dir import RunDir, RunFolderError
-
-    metrics_a, metrics_b = RunDir(run_a).read_metrics(), RunDir(run_b).read_metrics()
-    try:
-        compare_runs(run_a, run_b)  # the same test texts, or a UsageError
-        per_text = True
-    except RunFolderError:  # a run older than the per-text results: checked by dataset below
-        per_text = False
-    parts = metrics_a.get("test", {}), metrics_b.get("test", {}), metrics_a.get("validation", {})
-    for part, (run, split) in zip(parts, ((run_a, "test"), (run_b, "test"), (run_a, "validation"))):
-        if "per_class" not in part:
-            raise UsageError(f"{run}: metrics.json has no per-class {split} metrics")
-    names = metrics_a.get("label_names")
-    if not names or names != metrics_b.get("label_names"):
-        raise UsageError(f"{run_a} and {run_b} have different classes: no per-class pairing")
-    per_a, per_b, val_a = (part["per_class"] for part in parts)
-    if not per_text and (
-        metrics_a.get("dataset") != metrics_b.get("dataset")
-        or any(per_a[n]["support"] != per_b[n]["support"] for n in names)
-    ):
-        raise UsageError(f"{run_a} and {run_b} were tested on different texts")
-    confusion = parts[2].get("confusion_matrix")  # validation; rows: true, columns: predicted
+def class_changes(metrics_a: dict, metrics_b: dict) -> list[ClassChange]:
+    """Each class's test F1 in two runs' ``metrics.json`` contents, with run A's validation miss
+    rate and commonest mistake where its metrics hold them; most missed first. ``KeyError``
+    when either run has no per-class test metrics."""
+    per_a, per_b = metrics_a["test"]["per_class"], metrics_b["test"]["per_class"]
+    validation = metrics_a.get("validation") or {}
+    val_a = validation.get("per_class") or {}
+    confusion = validation.get("confusion_matrix")  # rows: true class, columns: predicted
+    names = metrics_a.get("label_names") or list(per_a)
     classes = []
     for i, name in enumerate(names):
         confused_with = None
@@ -203,19 +185,52 @@ def compare_classes(run_a: str | Path, run_b: str | Path) -> ClassComparison:
         classes.append(
             ClassChange(
                 name,
-                int(per_a[name]["support"]),
+                int(per_a[name].get("support", 0)),
                 per_a[name]["f1"],
                 per_b[name]["f1"],
-                1 - val_a[name]["recall"],
+                1 - val_a[name]["recall"] if name in val_a else None,
                 confused_with,
             )
         )
-    classes.sort(key=lambda c: -c.missed_a)
+    return sorted(classes, key=lambda c: -(c.missed_a or 0.0))
+
+
+def summarize_classes(classes: list[ClassChange]) -> ClassComparison:
+    """The sign test over the classes' F1 changes, and Spearman's rho between run A's validation
+    miss rate and the change (nan when a miss rate is missing or either side is constant)."""
+    from scipy.stats import spearmanr
+
     missed = [c.missed_a for c in classes]
     gains = [c.f1_b - c.f1_a for c in classes]
-    if len(classes) > 2 and len(set(missed)) > 1 and len(set(gains)) > 1:
+    rho = rho_p = math.nan
+    if len(classes) > 2 and None not in missed and len(set(missed)) > 1 and len(set(gains)) > 1:
         result = spearmanr(missed, gains)
         rho, rho_p = float(result.statistic), float(result.pvalue)
-    else:  # constant input: no rank correlation
-        rho = rho_p = math.nan
     return ClassComparison(classes, sign_test([(c.f1_a, c.f1_b) for c in classes]), rho, rho_p)
+
+
+def compare_classes(run_a: str | Path, run_b: str | Path) -> ClassComparison:
+    """Per-class F1 of two finished runs on the same test texts, paired class by class."""
+    from lcl.errors import UsageError
+    from lcl.run_dir import RunDir, RunFolderError
+
+    metrics_a, metrics_b = RunDir(run_a).read_metrics(), RunDir(run_b).read_metrics()
+    try:
+        compare_runs(run_a, run_b)  # the same test texts, or a UsageError
+        per_text = True
+    except RunFolderError:  # a run older than the per-text results: checked by dataset below
+        per_text = False
+    for run, metrics in ((run_a, metrics_a), (run_b, metrics_b)):
+        if "per_class" not in metrics.get("test", {}):
+            raise UsageError(f"{run}: metrics.json has no per-class test metrics")
+    names = metrics_a.get("label_names")
+    if not names or names != metrics_b.get("label_names"):
+        raise UsageError(f"{run_a} and {run_b} have different classes: no per-class pairing")
+    classes = class_changes(metrics_a, metrics_b)
+    support_b = metrics_b["test"]["per_class"]
+    if not per_text and (
+        metrics_a.get("dataset") != metrics_b.get("dataset")
+        or any(c.support != support_b[c.name].get("support", 0) for c in classes)
+    ):
+        raise UsageError(f"{run_a} and {run_b} were tested on different texts")
+    return summarize_classes(classes)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import re
 import statistics
@@ -418,8 +419,10 @@ def _paired_block(
         )
         if bar:
             line += _bar_summary(pairs, metric)
-        if metric == "macro_f1":  # few dataset-seed pairs: the labels give the test its power
-            line += _per_label_summary(pairs)
+        if not bar or metric == "macro_f1":  # classes pooled: power, and where a change sits
+            line += _per_class_summary(
+                pairs, reference, "label" if metric == "macro_f1" else "class"
+            )
         f1 = _both(pairs, "weighted_f1")
         if f1:
             t = sign_test(f1)
@@ -454,25 +457,34 @@ def _bar_summary(pairs: list[tuple[dict, dict]], metric: str) -> str:
     )
 
 
-def _per_label_summary(pairs: list[tuple[dict, dict]]) -> str:
-    """Multi-label studies: each label's test F1 paired over (label, dataset, seed), read from
-    the runs' ``metrics.json``, with the exact sign test; pairs whose runs are gone are left out."""
-    from lcl.compare import sign_test
+def _per_class_summary(pairs: list[tuple[dict, dict]], reference: str, word: str) -> str:
+    """Each class's test F1 paired over (class, dataset, seed), read from the runs'
+    ``metrics.json``, with the exact sign test, and Spearman's rho between the reference's
+    validation miss rate on a class and the change (:func:`lcl.compare.class_changes`); pairs
+    whose runs are gone or hold no per-class metrics are left out."""
+    from lcl.compare import class_changes, summarize_classes
 
-    f1s = []
+    classes = []
     for a, b in pairs:
         try:
-            fa, fb = (RunDir(r["run_dir"]).read_metrics()["test"]["per_class"] for r in (a, b))
+            metrics = [RunDir(r["run_dir"]).read_metrics() for r in (a, b)]
+            classes += class_changes(*metrics)
         except (RunFolderError, KeyError, TypeError):
             continue
-        f1s += [(fa[k]["f1"], fb[k]["f1"]) for k in fa if k in fb]
-    if not f1s:
+    if not classes:
         return ""
-    t = sign_test(f1s)
-    return (
-        f"; per-label F1 over {len(f1s)} (label, seed) pairs: higher in {t.wins}, lower in "
-        f"{t.losses} (sign test p = {t.p:.2g})"
+    result = summarize_classes(classes)
+    t = result.f1
+    line = (
+        f"; per-{word} F1 over {len(classes)} ({word}, dataset, seed) pairs: higher in {t.wins}, "
+        f"lower in {t.losses} (sign test p = {t.p:.2g})"
     )
+    if not math.isnan(result.rho):
+        line += (
+            f", against {reference}'s validation miss rate rho {result.rho:+.2f} "
+            f"(p = {result.rho_p:.2g})"
+        )
+    return line
 
 
 def _both(pairs: list[tuple[dict, dict]], key: str) -> list[tuple[float, float]]:

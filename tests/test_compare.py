@@ -151,12 +151,42 @@ def test_multilabel_study_results_pair_the_labels_f1_over_seeds(tmp_path):
     # 16 (label, seed) pairs: lcl higher in 14, lower in 2; exact two-sided sign test
     p = 2 * sum(math.comb(16, k) for k in range(3)) / 2**16
     assert (
-        f"; per-label F1 over 16 (label, seed) pairs: higher in 14, lower in 2 (sign test p = {p:.2g})"
-        in line
+        f"; per-label F1 over 16 (label, dataset, seed) pairs: higher in 14, lower in 2 "
+        f"(sign test p = {p:.2g})" in line
     )
+    assert "rho" not in line  # no validation metrics in these runs: no miss rate to rank by
     # a run folder that is gone leaves its pair out instead of failing the results
     (tmp_path / "lcl1" / "metrics.json").unlink()
-    assert "per-label F1 over 8 (label, seed) pairs" in paired_lines(["ce", "lcl"], rows)[3]
+    assert (
+        "per-label F1 over 8 (label, dataset, seed) pairs" in paired_lines(["ce", "lcl"], rows)[3]
+    )
+
+
+def test_study_results_pair_the_classes_against_the_references_miss_rate(tmp_path):
+    from lcl.study import paired_lines
+
+    confusion = [[8, 1, 1], [6, 2, 2], [0, 0, 10]]
+    rows = []
+    for seed in (0, 1):
+        for variant, f1, recall in (
+            ("ce", [0.5, 0.4, 0.9], [0.8, 0.2, 1.0]),
+            ("lcl", [0.5, 0.7, 0.8], [0.1, 0.1, 0.1]),
+        ):
+            run = _class_run(tmp_path, f"{variant}{seed}", f1, recall, confusion)
+            rows.append(
+                {
+                    "dataset": "x",
+                    "seed": seed,
+                    "variant": variant,
+                    "accuracy": 0.5,
+                    "run_dir": str(run),
+                }
+            )
+    line = paired_lines(["ce", "lcl"], rows)[3]
+    # 6 (class, dataset, seed) pairs: lcl higher on class b twice, lower on c twice, level on a;
+    # ce's validation miss rate ranks b > a > c, as the changes do: rho +1
+    assert "; per-class F1 over 6 (class, dataset, seed) pairs: higher in 2, lower in 2" in line
+    assert "against ce's validation miss rate rho +1.00" in line
 
 
 def test_paired_rows_match_dataset_and_seed():
@@ -271,6 +301,15 @@ def test_compare_cli_per_class_and_one_line_errors(tmp_path, capsys):
     lines = [line.split() for line in out.splitlines()]
     assert ["b", "10", "80.0%", "40.0", "70.0", "+30.0", "a"] in lines
     assert "higher on 1 classes, lower on 1, level on 1" in out and "+1.00" in out
+    metrics = json.loads((b / "metrics.json").read_text())
+    del metrics["validation"]  # a reference without validation metrics: no miss rate
+    (b / "metrics.json").write_text(json.dumps(metrics))
+    assert main(["compare", str(b), str(a), "--per-class"]) == 0
+    out = capsys.readouterr().out
+    assert ["b", "10", "-", "70.0", "40.0", "-30.0", "-"] in [
+        line.split() for line in out.splitlines()
+    ]
+    assert "no rank correlation with A's validation miss rate" in out
     other = _run(tmp_path, "other", ["x", "y", "x"], keep_predictions=False, dataset="y")
     assert main(["compare", str(a), str(other)]) == 2  # different test texts: no traceback
     assert "tested on different texts" in capsys.readouterr().err
