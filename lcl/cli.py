@@ -274,6 +274,8 @@ def _print_summary(metrics: dict, output_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from lcl.metrics import still_improving
+
     table = Table(
         title=f"{metrics['dataset']} · {metrics['loss']} · seed {metrics['seed']} · "
         f"best epoch {metrics['best_epoch']}"
@@ -287,6 +289,14 @@ def _print_summary(metrics: dict, output_dir: Path) -> None:
         table.add_row(split, *(f"{m[key]:.4f}" for key, _ in columns))
     console = Console()
     console.print(table)
+    if still_improving(metrics):
+        epochs = metrics["epochs"]
+        console.print(
+            f"[yellow]validation {metrics.get('headline_metric', 'accuracy')} was highest at the "
+            f"last evaluation (epoch {metrics['best_epoch']} of {epochs:g}): the epoch cap, not "
+            f"early stopping, ended training; more epochs (--epochs {2 * epochs:g}) may give a "
+            "better model[/]"
+        )
     console.print(f"run written to {output_dir} in {metrics['runtime_seconds']:.0f} s")
 
 

@@ -42,6 +42,17 @@ def headline_metric(multilabel: bool) -> str:
     return "macro_f1" if multilabel else "accuracy"
 
 
+def still_improving(metrics: dict) -> bool:
+    """Whether a run kept its last evaluation, at the end of all its ``epochs``: validation was
+    still rising when the epoch cap (not early stopping) ended training, so more epochs may give
+    a better model. From ``metrics.json``'s ``best_epoch`` and ``epochs``; ``False`` for a probe
+    (no epochs trained) or a run whose best epoch is unknown."""
+    best, epochs = metrics.get("best_epoch"), metrics.get("epochs")
+    if best is None or epochs is None or metrics.get("loss") == "probe":
+        return False
+    return float(best) >= float(epochs) - 0.005  # best_epoch is rounded to 2 decimals
+
+
 def classification_metrics(labels, probs, label_names: list[str]) -> dict:
     """``labels`` (N,) gold ids, ``probs`` (N, C) predicted distributions."""
     labels = np.asarray(labels)

@@ -358,6 +358,8 @@ OLDER_RUNS = {"preset": "not recorded (older run)", "head": "`native` (older run
 
 
 def _hyper_parameters(run: dict[str, Any]) -> list[list[Any]]:
+    from lcl.metrics import still_improving
+
     config, metrics = run["config"], run["metrics"]
     loss = metrics.get("loss") or config.get("loss")
     rows = []
@@ -386,7 +388,10 @@ def _hyper_parameters(run: dict[str, Any]) -> list[list[Any]]:
             text = "off"
         rows.append([shown, text])
         if key == "epochs" and loss != "probe":
-            rows.append(["best epoch (model kept)", f"`{metrics.get('best_epoch')}`"])
+            kept = f"`{metrics.get('best_epoch')}`"
+            if still_improving(metrics):
+                kept += " (the last: validation still rising, more epochs may help)"
+            rows.append(["best epoch (model kept)", kept])
     return rows
 
 

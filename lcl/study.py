@@ -31,6 +31,7 @@ import os
 import re
 import statistics
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -346,14 +347,14 @@ def results_markdown(study: Study, rows: list[dict[str, Any]]) -> str:
     if len(models) <= 1:
         encoder = f"; encoder: {models[0]}" if models else ""
         lines = [f"{head}{encoder}.", "", *_table(datasets, variants, rows)]
-        lines += paired_lines(variants, rows)
+        lines += paired_lines(variants, rows) + length_lines(variants, rows)
         return "\n".join(lines) + "\n"
     lines = [f"{head}; one table per encoder: {', '.join(models)}."]
     for model in models:
         own = [r for r in rows if r["model"] == model]
         shown = [d for d in datasets if any(r["dataset"] == d for r in own)]
         lines += ["", f"## Encoder {model}", "", *_table(shown, variants, own)]
-        lines += paired_lines(variants, own)
+        lines += paired_lines(variants, own) + length_lines(variants, own)
     return "\n".join(lines) + "\n"
 
 
@@ -396,6 +397,38 @@ def paired_lines(variants: list[str], rows: list[dict[str, Any]]) -> list[str]:
             f"{BAR_POINTS:g} points in a dataset's mean over seeds)"
         )
         out += _paired_block(variants, rows, "probe", title, bar=True)
+    return out
+
+
+def length_lines(variants: list[str], rows: list[dict[str, Any]]) -> list[str]:
+    """Per trained variant, the runs that kept their last epoch (validation still rising when
+    the epoch cap ended training, :func:`lcl.metrics.still_improving`): where they bunch, the
+    cap and not early stopping decided the training length, and more epochs may help."""
+    from lcl.metrics import still_improving
+
+    out = []
+    for v in variants:
+        trained = [r for r in rows if r["variant"] == v and r["best_epoch"] not in (None, "")]
+        if not trained or trained[0]["loss"] == "probe":
+            continue
+        capped = [r for r in trained if still_improving(r)]
+        where = ", ".join(
+            f"{d} {n}" for d, n in Counter(r["dataset"] for r in capped).most_common()
+        )
+        kept = statistics.fmean(float(r["best_epoch"]) for r in trained)
+        caps = {float(r["epochs"]) for r in trained}
+        of = f" of {caps.pop():g}" if len(caps) == 1 else ""
+        out.append(
+            f"- {v}: last epoch kept in {len(capped)} of {len(trained)} runs"
+            + (f" ({where})" if where else "")
+            + f"; mean kept epoch {kept:.1f}{of}"
+        )
+    if out:
+        title = (
+            "Training length (a run that kept its last epoch was still improving on validation "
+            "when its epochs ran out: more epochs may help it)"
+        )
+        out = ["", f"{title}:", "", *out]
     return out
 
 

@@ -93,6 +93,35 @@ def test_study_results_pair_each_variant_with_ce():
     )
 
 
+def test_study_results_count_the_runs_still_improving_at_the_epoch_cap():
+    from lcl.study import length_lines
+
+    def row(dataset, variant, best, loss="ce"):
+        return {
+            "dataset": dataset,
+            "variant": variant,
+            "loss": loss,
+            "best_epoch": best,
+            "epochs": 4,
+        }
+
+    rows = [
+        row("x", "probe", None, loss="probe"),
+        row("x", "ce", 4),
+        row("x", "ce", 2),
+        row("y", "ce", 4),
+        row("y", "ce", 4),
+        row("x", "lcl", 1, loss="lcl"),
+    ]
+    lines = length_lines(["probe", "ce", "lcl"], rows)
+    assert lines[1].startswith("Training length (a run that kept its last epoch")
+    assert lines[3:] == [
+        "- ce: last epoch kept in 3 of 4 runs (y 2, x 1); mean kept epoch 3.5 of 4",
+        "- lcl: last epoch kept in 0 of 1 runs; mean kept epoch 1.0 of 4",
+    ]
+    assert length_lines(["probe"], rows[:1]) == []
+
+
 def test_study_results_hold_every_trained_variant_against_the_probe_bar():
     from lcl.study import paired_lines
 

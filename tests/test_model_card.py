@@ -275,7 +275,7 @@ def test_card_body_tables_pairs_hyper_parameters_citation(tmp_path, model_dirs):
         "| learning rate | `5e-05` |",
         "| head learning rate | `0.001` |",
         "| epochs | `2` |",
-        "| best epoch (model kept) | `2` |",
+        "| best epoch (model kept) | `2` (the last: validation still rising, more epochs may help) |",
         "| pooling | `auto` (mean) |",
         "| head | `pooled` |",
         "| training texts | 123 |",

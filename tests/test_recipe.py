@@ -304,6 +304,40 @@ def test_best_epoch_is_fractional_with_several_evaluations_per_epoch():
     assert _best_epoch([{"loss": 1.0}]) is None
 
 
+def test_still_improving_means_the_last_evaluation_was_kept():
+    from lcl.metrics import still_improving
+
+    assert still_improving({"loss": "ce", "best_epoch": 4, "epochs": 4})
+    assert not still_improving({"loss": "ce", "best_epoch": 2, "epochs": 4})  # early stopping
+    assert still_improving({"loss": "lcl", "best_epoch": 0.5, "epochs": 0.5})
+    assert not still_improving({"loss": "lcl", "best_epoch": 1.5, "epochs": 2.0})
+    assert not still_improving({"loss": "probe", "best_epoch": None, "epochs": 4})
+    assert not still_improving({"loss": "ce", "epochs": 4})  # older or unknown
+
+
+def test_a_run_still_improving_at_the_cap_is_told_so(tmp_path, capsys):
+    from lcl.cli import _print_summary
+
+    split = {"accuracy": 0.5, "macro_f1": 0.4, "weighted_f1": 0.45}
+    metrics = {
+        "dataset": "isear",
+        "loss": "ce",
+        "seed": 0,
+        "best_epoch": 4,
+        "epochs": 4,
+        "headline_metric": "accuracy",
+        "validation": split,
+        "test": split,
+        "runtime_seconds": 10.0,
+    }
+    _print_summary(metrics, tmp_path)
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert "was highest at the last evaluation (epoch 4 of 4)" in out
+    assert "--epochs 8" in out
+    _print_summary({**metrics, "best_epoch": 2}, tmp_path)
+    assert "last evaluation" not in capsys.readouterr().out
+
+
 def test_evaluations_per_epoch_set_the_evaluation_and_checkpoint_interval(tmp_path):
     from lcl.trainer import _training_arguments
 
