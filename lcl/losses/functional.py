@@ -38,6 +38,30 @@ def _compute_dtype(*tensors: torch.Tensor | None) -> torch.dtype:
     return dtype
 
 
+def exp_rows_in_place(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(exp, sum_exp, log_denom)`` of (A, M) ``logits`` with -inf on excluded candidates:
+    ``exp = exp(logits - shift_i)`` written over ``logits`` (the one (A, M) buffer),
+    ``sum_exp`` its row sums and ``log_denom = log sum_a exp(logits_ia)``, finite even for a
+    row with no candidate at all (all -inf: its shift is taken as 0)."""
+    shift = logits.amax(dim=1)
+    shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
+    exp = logits.sub_(shift[:, None]).exp_()
+    sum_exp = exp.sum(dim=1)
+    log_denom = shift + sum_exp.clamp(min=torch.finfo(sum_exp.dtype).tiny).log()
+    return exp, sum_exp, log_denom
+
+
+def feature_grads(ctx, g: torch.Tensor, anchor_z: torch.Tensor, cand_z: torch.Tensor):
+    """Gradients of the anchor and candidate features from (A, M) ``g = dl/ds`` with
+    ``s = anchor_z cand_z^T / temperature``: two matmuls, each only when asked for."""
+    grad_anchor = grad_cand = None
+    if ctx.needs_input_grad[0]:
+        grad_anchor = torch.mm(g, cand_z).mul_(1.0 / ctx.temperature)
+    if ctx.needs_input_grad[1]:
+        grad_cand = torch.mm(g.T, anchor_z).mul_(1.0 / ctx.temperature)
+    return grad_anchor, grad_cand
+
+
 class _ContrastiveCore(torch.autograd.Function):
     """Per-anchor ``l_i`` (A,) with a hand-written backward.
 
@@ -68,12 +92,7 @@ class _ContrastiveCore(torch.autograd.Function):
             sum_pos_sim = (logits * positive).sum(dim=1) - num_pos * log_w_pos
             w_pos = log_w_pos.exp()
         logits[self_rows, self_cols] = float("-inf")
-        shift = logits.amax(dim=1)
-        # A row with no candidate but the anchor is all -inf: keep it finite.
-        shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
-        exp = logits.sub_(shift[:, None]).exp_()  # in place: the one (A, M) buffer
-        sum_exp = exp.sum(dim=1)
-        log_denom = shift + sum_exp.clamp(min=torch.finfo(sum_exp.dtype).tiny).log()
+        exp, sum_exp, log_denom = exp_rows_in_place(logits)
         # W_ip stays outside the log; log_denom is finite, so no 0 * inf.
         loss = -w_pos * (sum_pos_sim / num_pos.clamp(min=1) - log_denom)
         loss = torch.where(num_pos > 0, loss, torch.zeros_like(loss))
@@ -122,11 +141,7 @@ class _ContrastiveCore(torch.autograd.Function):
             # through W_iy outside the log: d l_i / d log_w[i, y_i] = l_i
             grad_log_w.scatter_add_(1, anchor_labels[:, None], (upstream * loss)[:, None])
         g.sub_(positive * (grad / num_pos.clamp(min=1))[:, None])
-        grad_anchor = grad_cand = None
-        if ctx.needs_input_grad[0]:
-            grad_anchor = torch.mm(g, cand_z).mul_(1.0 / ctx.temperature)
-        if ctx.needs_input_grad[1]:
-            grad_cand = torch.mm(g.T, anchor_z).mul_(1.0 / ctx.temperature)
+        grad_anchor, grad_cand = feature_grads(ctx, g, anchor_z, cand_z)
         return grad_anchor, grad_cand, grad_log_w, None, None, None, None, None
 
 

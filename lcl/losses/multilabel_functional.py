@@ -43,6 +43,7 @@ from lcl.losses.distributed import (
     is_distributed,
     shard_sizes,
 )
+from lcl.losses.functional import exp_rows_in_place, feature_grads
 
 __all__ = [
     "POSITIVES",
@@ -142,12 +143,7 @@ class _MultiLabelCore(torch.autograd.Function):
         logits = sim if log_w is None else sim.add_(log_w)  # in place: one (A, M) buffer
         logits[self_rows, self_cols] = float("-inf")
         logits.add_(cand_bias)  # -inf on candidates without labels (faster than a mask)
-        shift = logits.amax(dim=1)
-        # A row with no candidate at all is all -inf: keep it finite.
-        shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
-        exp = logits.sub_(shift[:, None]).exp_()
-        sum_exp = exp.sum(dim=1)
-        log_denom = shift + sum_exp.clamp(min=torch.finfo(sum_exp.dtype).tiny).log()
+        exp, sum_exp, log_denom = exp_rows_in_place(logits)
         # T = V * (log D - s); V is 0 off the positives, and s, log D are finite.
         term.neg_().addcmul_(v, log_denom[:, None].expand_as(v))
         loss = term.sum(dim=1)
@@ -170,11 +166,7 @@ class _MultiLabelCore(torch.autograd.Function):
         if ctx.has_w and ctx.needs_input_grad[2]:
             grad_log_w = torch.addcmul(g, term, grad[:, None].expand_as(term))
         g.sub_(v * grad[:, None])
-        grad_anchor = grad_cand = None
-        if ctx.needs_input_grad[0]:
-            grad_anchor = torch.mm(g, cand_z).mul_(1.0 / ctx.temperature)
-        if ctx.needs_input_grad[1]:
-            grad_cand = torch.mm(g.T, anchor_z).mul_(1.0 / ctx.temperature)
+        grad_anchor, grad_cand = feature_grads(ctx, g, anchor_z, cand_z)
         return grad_anchor, grad_cand, grad_log_w, None, None, None, None, None
 
 
