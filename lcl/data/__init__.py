@@ -87,24 +87,15 @@ def load_dataset(
     """
     name = str(name).strip()
     prefix, sep, rest = name.partition(":")
-    if sep and prefix.lower() in EXTERNAL_KINDS:
-        from .external import load_external
-
-        return load_external(
+    kind = prefix.lower()
+    if sep and (kind in EXTERNAL_KINDS or kind in CUSTOM_KINDS):
+        if kind in EXTERNAL_KINDS:
+            from .external import load_external as load_files
+        else:
+            from .custom import load_custom as load_files
+        return load_files(
             rest,
-            prefix.lower(),
-            text_column=text_column,
-            label_column=label_column,
-            seed=seed,
-            validation_fraction=validation_fraction,
-            label_separator=label_separator,
-        )
-    if sep and prefix.lower() in CUSTOM_KINDS:
-        from .custom import load_custom
-
-        return load_custom(
-            rest,
-            prefix.lower(),
+            kind,
             text_column=text_column,
             label_column=label_column,
             seed=seed,
