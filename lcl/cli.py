@@ -181,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="I/N",
         help="run only every N-th cell from the I-th (several workers on one machine)",
     )
+    p.add_argument(
+        "--checkpoint-minutes",
+        type=float,
+        metavar="M",
+        help="save a resume checkpoint every M minutes of each cell's training, over the "
+        "study file's value (lanes that may be killed; no result changes)",
+    )
 
     p = sub.add_parser(
         "export",
@@ -369,6 +376,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
         only=args.only,
         variants=args.variant,
         seeds=args.seed,
+        checkpoint_minutes=args.checkpoint_minutes,
     )
     return 0
 

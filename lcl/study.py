@@ -99,7 +99,14 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
 
 
-def load_study(path: str | Path, output_dir: str | Path | None = None) -> Study:
+def load_study(
+    path: str | Path,
+    output_dir: str | Path | None = None,
+    checkpoint_minutes: float | None = None,
+) -> Study:
+    """The study file's cells. ``checkpoint_minutes`` sets every cell's timed resume
+    checkpoints (a lane that may be killed), over the file's value: it changes no result, and a
+    cell begun without it resumes with it."""
     spec = read_yaml_mapping(path)
     unknown = set(spec) - {
         "name",
@@ -118,6 +125,8 @@ def load_study(path: str | Path, output_dir: str | Path | None = None) -> Study:
     name = spec.get("name") or Path(path).stem
     out = Path(output_dir or spec.get("output_dir") or Path("runs") / "studies" / name)
     base = dict(spec.get("base") or {})
+    if checkpoint_minutes is not None:
+        base["checkpoint_minutes"] = checkpoint_minutes
     seeds = spec.get("seeds") or [0]
     variants: dict[str, Any] = spec["variants"]
     if not isinstance(variants, dict):
@@ -218,13 +227,14 @@ def run_study(
     only: list[str] | None = None,
     variants: list[str] | None = None,
     seeds: list[int] | None = None,
+    checkpoint_minutes: float | None = None,
 ) -> Study:
     from rich.console import Console
 
     from lcl.trainer import train
 
     console = Console(stderr=True, soft_wrap=True)  # paths stay on one line in logs
-    study = load_study(path, output_dir)
+    study = load_study(path, output_dir, checkpoint_minutes)
     # a part of the grid first (e.g. the small datasets, or one seed), the rest later
     cells, flags = select_cells(study, only, variants, seeds, shard)
     todo = [c for c in cells if not c.finished]

@@ -12,7 +12,7 @@ from helpers import write_synthetic_run
 
 from lcl.cli import main
 from lcl.study import load_study, parse_shard, run_study
-from lcl.training_args import ConfigError
+from lcl.training_args import ConfigError, TrainConfig
 
 STUDY = """
 name: tiny
@@ -85,6 +85,25 @@ def test_run_writes_results_and_skips_finished_cells(study_file, tmp_path, monke
     assert study.cells[1].run_dir == out / "demo" / "ce" / "seed1"
     rows = list(csv.DictReader((tmp_path / "other" / "results.csv").open()))
     assert [(r["variant"], r["seed"]) for r in rows] == [("ce", "0"), ("ce", "1")]
+
+
+def test_checkpoint_minutes_of_a_lane_override_the_study_file(study_file, tmp_path, capsys):
+    from lcl.run_dir import IGNORED_FIELDS
+
+    default = TrainConfig().checkpoint_minutes
+    assert default != 10
+    assert {c.config.checkpoint_minutes for c in load_study(study_file).cells} == {default}
+    study = load_study(study_file, checkpoint_minutes=10)
+    assert {c.config.checkpoint_minutes for c in study.cells} == {10.0}
+    # the field is one a run may resume across: it is not in what a resume compares
+    assert "checkpoint_minutes" in IGNORED_FIELDS
+    with pytest.raises(ConfigError, match="--checkpoint-minutes must be positive"):
+        load_study(study_file, checkpoint_minutes=0)
+    out = tmp_path / "out"
+    args = ["study", str(study_file), "--output-dir", str(out), "--dry-run"]
+    assert main([*args, "--checkpoint-minutes", "-1"]) == 2
+    assert "--checkpoint-minutes must be positive" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_bad_study_files(tmp_path):
