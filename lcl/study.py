@@ -419,7 +419,7 @@ def length_lines(variants: list[str], rows: list[dict[str, Any]]) -> list[str]:
     out = []
     for v in variants:
         trained = [r for r in rows if r["variant"] == v and r["best_epoch"] not in (None, "")]
-        if not trained or trained[0]["loss"] == "probe":
+        if not trained:  # a probe trains no epochs
             continue
         capped = [r for r in trained if still_improving(r)]
         where = ", ".join(
