@@ -251,6 +251,48 @@ def export_encoder(name: str, output: str | Path, dtype: str = "float16") -> Pat
     return Path(output)
 
 
+# what one more pass of the encoder over a group costs, in padded tokens: measured on this
+# project's 2-core CPU with all-MiniLM-L6-v2, training steps of ED-32 and GoEmotions batches
+# (benchmarks/bench_length_groups.py); 16 to 128 all came within a few per cent of the best
+GROUP_COST_TOKENS = 48
+
+
+def length_groups(
+    attention_mask: torch.Tensor, group_cost: int = GROUP_COST_TOKENS
+) -> list[tuple[torch.Tensor, int]] | None:
+    """Split a right-padded batch into groups of rows of similar length: ``[(rows, length)]``,
+    ``rows`` a tensor of row indices, ``length`` their longest row; ``None`` when one group (the
+    whole batch) is best or the padding is not on the right.
+
+    The split is the one that minimises the tokens computed, ``sum(len(rows) * length)``, plus
+    ``group_cost`` tokens per group for the extra pass: rows sorted by length, cut by dynamic
+    programming (a batch has at most a few hundred rows)."""
+    mask = attention_mask.bool()
+    lengths = mask.sum(1)
+    width = mask.shape[1]
+    if len(lengths) < 2 or not torch.equal(
+        mask, torch.arange(width, device=mask.device) < lengths[:, None]
+    ):
+        return None  # left padding or holes: cutting columns would cut real tokens
+    order = torch.argsort(lengths, stable=True)
+    sizes = lengths[order].tolist()
+    n = len(sizes)
+    best = [0] + [None] * n  # best[j]: cheapest cost of the j shortest rows
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(j):
+            cost = best[i] + (j - i) * sizes[j - 1] + group_cost
+            if best[j] is None or cost < best[j]:
+                best[j], cut[j] = cost, i
+    if cut[n] == 0:
+        return None
+    groups, j = [], n
+    while j:
+        groups.append((order[cut[j] : j], max(1, sizes[j - 1])))
+        j = cut[j]
+    return groups[::-1]
+
+
 class LCLModel(nn.Module):
     """Main classifier + (when the objective wants one, e.g. ``loss='lcl', weighting='network'``)
     the weighting network, trained with the objective of ``config.loss`` (:mod:`lcl.objectives`).
@@ -316,20 +358,16 @@ class LCLModel(nn.Module):
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
         objective = self.objective
         want_features = self.training and objective.uses_features
-        out = self.classifier(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            output_hidden_states=want_features,
-            **extra,
+        logits, feats = self.encode(
+            self.classifier, input_ids, attention_mask, extra, want_features
         )
-        logits = out.logits
         if labels is None:
             return {"logits": logits}
         if not self.training:
             ce = objective.classification_loss(logits, labels)
             return {"loss": ce, "logits": logits, "loss_parts": {"loss_ce": ce.detach()}}
 
-        parts = self._training_parts(out, input_ids, attention_mask, labels, extra)
+        parts = self._training_parts(logits, feats, input_ids, attention_mask, labels, extra)
         loss = parts.pop("loss")
         return {
             "loss": loss,
@@ -342,22 +380,52 @@ class LCLModel(nn.Module):
         terms, e.g. ``loss_ce`` and ``loss_contrastive``), so that each term's gradient can be
         taken apart (``benchmarks/check_term_gradients.py``). ``forward`` trains on their sum."""
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
-        out = self.classifier(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            output_hidden_states=self.objective.uses_features,
-            **extra,
+        logits, feats = self.encode(
+            self.classifier, input_ids, attention_mask, extra, self.objective.uses_features
         )
-        return self._training_parts(out, input_ids, attention_mask, labels, extra)
+        return self._training_parts(logits, feats, input_ids, attention_mask, labels, extra)
 
-    def _training_parts(self, out, input_ids, attention_mask, labels, extra) -> dict:
+    def _training_parts(self, logits, feats, input_ids, attention_mask, labels, extra) -> dict:
         objective = self.objective
-        feats = None
-        if objective.uses_features:
-            feats = self.features(out.hidden_states[-1], attention_mask)
         w_logits = None
         if objective.uses_weights and self.weighting is not None:
-            w_logits = self.weighting(
-                input_ids=input_ids, attention_mask=attention_mask, **extra
-            ).logits
-        return objective.loss_parts(out.logits, labels, feats, w_logits)
+            w_logits, _ = self.encode(self.weighting, input_ids, attention_mask, extra, False)
+        return objective.loss_parts(logits, labels, feats, w_logits)
+
+    def encode(self, net, input_ids, attention_mask, extra: dict, want_features: bool):
+        """``(logits, features or None)`` of one network over a batch, rows in batch order.
+
+        With length grouping on (``--length-groups``; ``auto``: on a CPU), the rows run through
+        the network in groups of similar length (:func:`length_groups`), each cut to its own
+        longest row, so the encoder computes far fewer padding tokens; each row's outputs are
+        those of the whole padded batch (padding is masked), up to float rounding."""
+        groups = None
+        if self._grouping_on(input_ids):
+            groups = length_groups(attention_mask)
+        if groups is None:
+            out = net(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                output_hidden_states=want_features,
+                **extra,
+            )
+            feats = self.features(out.hidden_states[-1], attention_mask) if want_features else None
+            return out.logits, feats
+        logits, feats = [], []
+        for rows, length in groups:
+            mask = attention_mask[rows, :length]
+            out = net(
+                input_ids=input_ids[rows, :length],
+                attention_mask=mask,
+                output_hidden_states=want_features,
+                **{key: value[rows, :length] for key, value in extra.items()},
+            )
+            logits.append(out.logits)
+            if want_features:
+                feats.append(self.features(out.hidden_states[-1], mask))
+        back = torch.argsort(torch.cat([rows for rows, _ in groups]))
+        return torch.cat(logits)[back], (torch.cat(feats)[back] if want_features else None)
+
+    def _grouping_on(self, input_ids: torch.Tensor) -> bool:
+        setting = self.train_config.length_groups
+        return setting == "on" or (setting == "auto" and input_ids.device.type == "cpu")

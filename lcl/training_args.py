@@ -36,6 +36,7 @@ HEADS = ("native", "pooled")
 HEAD_INITS = ("random", "probe")
 VIEWS = ("synonym", "dropout")  # the one list of view methods (lcl.data.augment uses it)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+LENGTH_GROUPS = ("auto", "on", "off")
 
 
 class ConfigError(LCLError, ValueError):
@@ -325,6 +326,15 @@ class TrainConfig:
             "fp32), fp32, bf16 or fp16 (GPU only); the losses compute in float32 throughout"
         },
     )
+    length_groups: Literal[LENGTH_GROUPS] = field(
+        default="auto",
+        metadata={
+            "help": "run each batch through the encoders in groups of texts of similar length, "
+            "each padded only to its own longest, so far fewer padding tokens are computed "
+            "(training steps 1.2-1.5x faster on a CPU); auto: on a CPU, off on a GPU. "
+            "Predictions are the same either way; in training only dropout's draws differ"
+        },
+    )
 
     def __post_init__(self) -> None:
         hints = _type_hints()
@@ -390,6 +400,7 @@ class TrainConfig:
             raise ConfigError(f"--warmup-ratio must lie in [0, 1), not {self.warmup_ratio}")
         choice("views", VIEWS)
         choice("precision", PRECISIONS)
+        choice("length_groups", LENGTH_GROUPS)
         if self.samples_per_class is not None and (
             self.samples_per_class < 1 or self.batch_size % self.samples_per_class
         ):

@@ -240,6 +240,10 @@ def test_case02_only_result_changing_fields_count():
     older = {k: v for k, v in saved.items() if k not in ("memory_size", "head")}
     assert config_differences(older, tiny("a").to_dict()) == []
     assert config_differences(older, tiny("a", memory_size=8).to_dict()) == ["memory_size"]
+    # runs from before --length-groups resume under its default, not under another setting
+    before = {k: v for k, v in saved.items() if k != "length_groups"}
+    assert config_differences(before, tiny("a").to_dict()) == []
+    assert config_differences(before, tiny("a", length_groups="off").to_dict()) == ["length_groups"]
 
 
 def test_case02_fields_the_objective_does_not_read_never_differ():

@@ -142,6 +142,120 @@ def test_eval_mode_computes_only_cross_entropy(tokenizer):
     assert torch.allclose(out["loss"], F.cross_entropy(out["logits"], labels))
 
 
+# --- length groups -------------------------------------------------------------------------
+
+
+def _right_padded(lengths, width=None):
+    width = width or max(lengths)
+    return (torch.arange(width) < torch.tensor(lengths)[:, None]).long()
+
+
+def _groups_cost(groups, lengths, group_cost):
+    return sum(len(rows) * length + group_cost for rows, length in groups)
+
+
+def _best_cost_by_enumeration(lengths, group_cost):
+    """Every split of the length-sorted rows into contiguous groups (the slow reference)."""
+    import itertools
+
+    sizes = sorted(lengths)
+    n = len(sizes)
+    best = None
+    for cuts in itertools.product([False, True], repeat=n - 1):
+        bounds = [0] + [i + 1 for i, c in enumerate(cuts) if c] + [n]
+        cost = sum((b - a) * sizes[b - 1] + group_cost for a, b in zip(bounds, bounds[1:]))
+        best = cost if best is None else min(best, cost)
+    return best
+
+
+def test_length_groups_find_the_cheapest_split():
+    from lcl.modeling import length_groups
+
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        n = int(rng.integers(2, 9))
+        lengths = rng.integers(1, 90, size=n).tolist()
+        group_cost = int(rng.choice([0, 16, 48, 200]))
+        groups = length_groups(_right_padded(lengths), group_cost)
+        if groups is None:
+            groups = [(torch.arange(n), max(lengths))]
+        rows = torch.cat([r for r, _ in groups]).tolist()
+        assert sorted(rows) == list(range(n)), trial  # every row once
+        for r, length in groups:
+            assert length == max(lengths[i] for i in r.tolist())
+        assert _groups_cost(groups, lengths, group_cost) == _best_cost_by_enumeration(
+            lengths, group_cost
+        ), (lengths, group_cost)
+
+
+def test_length_groups_leave_even_or_left_padded_batches_whole():
+    from lcl.modeling import length_groups
+
+    assert length_groups(_right_padded([20] * 16)) is None  # nothing to save
+    assert length_groups(_right_padded([5] * 8 + [100] * 8)) is not None
+    left = _right_padded([5] * 8 + [100] * 8).flip(1)  # padding on the left
+    assert length_groups(left) is None
+    assert length_groups(_right_padded([7])) is None
+
+
+def _mixed_batch(tokenizer):
+    short = ["i was scared", "so sad", "i lost my dog", "storm!"]
+    long = [
+        "when i was a child my parents left me alone at home for a whole weekend and every "
+        "noise in the old house made me think that somebody was coming up the stairs",
+        "my best friend moved to another country last year and i still miss our long walks "
+        "along the river on sunday mornings more than i can say",
+        "i had studied for months, and then on the morning of the exam i overslept, missed the "
+        "bus and arrived just as they were closing the doors of the hall",
+        "the hurricane tore the roof off our neighbours' house and we spent the night in the "
+        "basement listening to the wind and the trees falling outside",
+    ]
+    enc = tokenizer(short + long, padding=True, return_tensors="pt")
+    return dict(enc), torch.tensor([0, 2, 2, 0, 0, 2, 1, 0])
+
+
+@pytest.mark.parametrize("loss, extra", [("lcl", {}), ("scl", {"head": "pooled"})])
+def test_length_groups_give_the_whole_batch_outputs_and_gradients(tokenizer, loss, extra):
+    from lcl.modeling import length_groups
+
+    enc, labels = _mixed_batch(tokenizer)
+    assert length_groups(enc["attention_mask"]) is not None  # the batch is split
+    results = {}
+    for setting in ("off", "on"):
+        model = _model(loss, length_groups=setting, **extra)
+        out = model(**enc, labels=labels)
+        out["loss"].backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        model.eval()
+        with torch.no_grad():
+            logits = model(**enc)["logits"]
+        results[setting] = (out, grads, logits)
+    (out_off, grads_off, logits_off), (out_on, grads_on, logits_on) = (
+        results["off"],
+        results["on"],
+    )
+    assert torch.allclose(logits_on, logits_off, atol=1e-5)
+    assert torch.allclose(out_on["logits"], out_off["logits"], atol=1e-5)
+    for key in out_off["loss_parts"]:
+        assert torch.allclose(out_on["loss_parts"][key], out_off["loss_parts"][key], atol=1e-5)
+    assert grads_on.keys() == grads_off.keys() and len(grads_off) > 0
+    for name, grad in grads_off.items():
+        assert torch.allclose(grads_on[name], grad, atol=1e-5, rtol=1e-4), name
+
+
+def test_length_groups_auto_is_on_for_a_cpu_batch(tokenizer, monkeypatch):
+    import lcl.modeling
+
+    enc, labels = _mixed_batch(tokenizer)
+    calls = []
+    real = lcl.modeling.length_groups
+    monkeypatch.setattr(lcl.modeling, "length_groups", lambda m: calls.append(1) or real(m))
+    for setting, expected in (("auto", 1), ("off", 0), ("on", 1)):
+        calls.clear()
+        _model("ce", length_groups=setting).eval()(**enc)
+        assert len(calls) == expected, setting
+
+
 # --- metrics -------------------------------------------------------------------------------
 
 
@@ -199,6 +313,7 @@ def test_yaml_values_and_overrides(tmp_path):
         ({"lam": 1.5}, "--lam"),
         ({"epochs": 0}, "--epochs"),
         ({"batch_size": -1}, "--batch-size"),
+        ({"length_groups": "sometimes"}, "--length-groups"),
         ({"colour": "red"}, "unknown configuration key"),
     ],
 )
