@@ -437,6 +437,16 @@ class RunDir:
         return [p for _, p in sorted(found)]
 
     @staticmethod
+    def checkpoint_step(path: str | Path | None) -> int:
+        """The training step of a ``checkpoint-N`` folder (0 for ``None``: a fresh start)."""
+        if path is None:
+            return 0
+        m = _CHECKPOINT.match(Path(path).name)
+        if not m:
+            raise RunFolderError(f"not a checkpoint folder: {path}")
+        return int(m.group(1))
+
+    @staticmethod
     def is_complete_checkpoint(path: Path) -> bool:
         """Trainer state, model weights and our marker (written after all of them)."""
         return (

@@ -288,6 +288,9 @@ def _row(cell: Cell) -> dict[str, Any]:
     if history is not None:
         steps = max((h.get("step", 0) for h in history), default=None)
     train_runtime = m.get("train_runtime_seconds")
+    # a resumed run's train_runtime covers only its last process's steps (older runs did not
+    # record them: all their steps are counted, which understates a resumed run's step time)
+    timed = m.get("train_steps_timed") or steps
     c = cell.config
     unread = unread_fields(c.loss)  # blank where the objective does not read them (CE's weighting)
     return {
@@ -313,7 +316,7 @@ def _row(cell: Cell) -> dict[str, Any]:
         "headline_metric": m.get("headline_metric", "accuracy"),
         "train_steps": steps,
         # evaluation passes are inside train_runtime, so this slightly overstates a step
-        "seconds_per_step": round(train_runtime / steps, 3) if train_runtime and steps else None,
+        "seconds_per_step": round(train_runtime / timed, 3) if train_runtime and timed else None,
         "runtime_seconds": m.get("runtime_seconds"),
         "run_dir": str(cell.run_dir),
     }

@@ -489,7 +489,16 @@ def _train(
         return TrainResult(metrics={}, output_dir=out)
 
     try:
-        metrics = write_outputs(config, trainer, tokenizer, ds, label_names, out, started)
+        metrics = write_outputs(
+            config,
+            trainer,
+            tokenizer,
+            ds,
+            label_names,
+            out,
+            started,
+            resumed_step=RunDir.checkpoint_step(last),
+        )
     except _SafetensorError as err:  # a full disk while saving model/: one line, exit 2
         raise OSError(
             f"cannot write {run.model_dir} ({err}); the checkpoints are kept: free "
@@ -563,9 +572,19 @@ def _device_name(device: torch.device) -> str:
 
 
 def write_outputs(
-    config: TrainConfig, trainer: LCLTrainer, tokenizer, ds, label_names, out: Path, started: float
+    config: TrainConfig,
+    trainer: LCLTrainer,
+    tokenizer,
+    ds,
+    label_names,
+    out: Path,
+    started: float,
+    resumed_step: int = 0,
 ) -> dict:
-    """Evaluate the best epoch's model and write every output; ``metrics.json`` goes last."""
+    """Evaluate the best epoch's model and write every output; ``metrics.json`` goes last.
+    ``resumed_step``: the checkpoint step this process resumed from (0: trained from the
+    start); the run times in ``metrics.json`` are this process's, so it says which steps they
+    cover."""
     model: LCLModel = trainer.model
     classifier = model.classifier
 
@@ -612,6 +631,8 @@ def write_outputs(
             "train_runtime_seconds": next(
                 (h["train_runtime"] for h in reversed(history) if "train_runtime" in h), None
             ),
+            "train_steps_timed": trainer.state.global_step - resumed_step,
+            "resumed_from_step": resumed_step,
             **({"thresholds": thresholds} if thresholds else {}),
         },
     )
@@ -706,6 +727,9 @@ def _run_summary(config, ds, label_names, started, extra, multilabel: bool) -> d
         "device": extra.pop("device", "cpu"),
         "runtime_seconds": round(time.time() - started, 1),
         "train_runtime_seconds": extra.pop("train_runtime_seconds", None),
+        # a fine-tuned run: the steps train_runtime_seconds covers (a resumed run's last process
+        # trained only those after its checkpoint; resumed_from_step is written for it)
+        **{k: v for k in ("train_steps_timed", "resumed_from_step") if (v := extra.pop(k, 0))},
     }
 
 

@@ -179,6 +179,9 @@ def test_killed_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     assert steps == list(range(1, 9))  # one history across the two starts
     assert len([h for h in history if "eval_accuracy" in h]) == 2
     assert result.metrics["best_epoch"] in (1, 2)
+    # the run times are the second process's: metrics.json says which steps they cover
+    assert result.metrics["resumed_from_step"] == 4
+    assert result.metrics["train_steps_timed"] == 4
 
 
 def test_timed_checkpoint_resumes_mid_epoch_with_the_same_result(tmp_path, monkeypatch):

@@ -236,6 +236,29 @@ def test_paired_lines_add_f1_entropy_and_mcnemar(tmp_path):
     assert "weighted F1" in line
 
 
+def test_seconds_per_step_of_a_resumed_run_count_only_its_timed_steps(tmp_path):
+    path = tmp_path / "pair.yaml"
+    path.write_text(MIXED.replace("[demo, isear]", "[demo]").replace("[0, 1]", "[0]"))
+    out = tmp_path / "out"
+    study = load_study(path, output_dir=out)
+    _finish(study, {0: "minilm"})
+    fresh, resumed = study.cells
+    steps = max(h["step"] for h in json.loads((fresh.run_dir / "history.json").read_text()))
+    # the resumed run's last process trained (and timed) only the last quarter of its steps
+    timed = {"train_steps_timed": steps // 4, "resumed_from_step": steps - steps // 4}
+    for cell, extra in ((fresh, {}), (resumed, timed)):
+        metrics = json.loads((cell.run_dir / "metrics.json").read_text())
+        metrics.update(train_runtime_seconds=100.0, **extra)
+        (cell.run_dir / "metrics.json").write_text(json.dumps(metrics))
+    run_study(path, output_dir=out, dry_run=True)
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [float(r["seconds_per_step"]) for r in rows] == [
+        round(100.0 / steps, 3),
+        round(100.0 / (steps // 4), 3),
+    ]
+    assert [int(r["train_steps"]) for r in rows] == [steps, steps]
+
+
 def test_only_runs_the_named_datasets_cells(tmp_path, monkeypatch):
     import lcl.trainer
 
