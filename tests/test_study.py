@@ -210,12 +210,24 @@ def test_results_of_one_encoder_keep_one_table(tmp_path):
     assert "over 4 dataset-seed pairs" in md
 
 
-def test_paired_lines_add_f1_entropy_and_mcnemar(tmp_path):
+def _one_pair(tmp_path):
+    """A finished study of one dataset and seed: a ce cell and an lcl cell."""
     path = tmp_path / "pair.yaml"
     path.write_text(MIXED.replace("[demo, isear]", "[demo]").replace("[0, 1]", "[0]"))
     out = tmp_path / "out"
     study = load_study(path, output_dir=out)
     _finish(study, {0: "minilm"})
+    return path, out, study
+
+
+def _update_metrics(cell, **fields) -> None:
+    metrics = json.loads((cell.run_dir / "metrics.json").read_text())
+    metrics.update(fields)
+    (cell.run_dir / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_paired_lines_add_f1_entropy_and_mcnemar(tmp_path):
+    path, out, study = _one_pair(tmp_path)
     # the two runs share 40 test texts: ce gets 10 right, lcl those 10 and 25 more
     for cell, right, entropy in zip(study.cells, (10, 35), (1.2, 0.9)):
         rows = [
@@ -223,9 +235,8 @@ def test_paired_lines_add_f1_entropy_and_mcnemar(tmp_path):
         ]
         lines = "".join(json.dumps(r) + "\n" for r in rows)
         (cell.run_dir / "predictions.jsonl").write_text(lines)
-        metrics = json.loads((cell.run_dir / "metrics.json").read_text())
-        metrics["test"]["mean_entropy"] = entropy
-        (cell.run_dir / "metrics.json").write_text(json.dumps(metrics))
+        test = json.loads((cell.run_dir / "metrics.json").read_text())["test"]
+        _update_metrics(cell, test={**test, "mean_entropy": entropy})
     run_study(path, output_dir=out, dry_run=True)
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert [r["mean_entropy"] for r in rows] == ["1.2", "0.9"]
@@ -237,19 +248,13 @@ def test_paired_lines_add_f1_entropy_and_mcnemar(tmp_path):
 
 
 def test_seconds_per_step_of_a_resumed_run_count_only_its_timed_steps(tmp_path):
-    path = tmp_path / "pair.yaml"
-    path.write_text(MIXED.replace("[demo, isear]", "[demo]").replace("[0, 1]", "[0]"))
-    out = tmp_path / "out"
-    study = load_study(path, output_dir=out)
-    _finish(study, {0: "minilm"})
+    path, out, study = _one_pair(tmp_path)
     fresh, resumed = study.cells
     steps = max(h["step"] for h in json.loads((fresh.run_dir / "history.json").read_text()))
     # the resumed run's last process trained (and timed) only the last quarter of its steps
     timed = {"train_steps_timed": steps // 4, "resumed_from_step": steps - steps // 4}
     for cell, extra in ((fresh, {}), (resumed, timed)):
-        metrics = json.loads((cell.run_dir / "metrics.json").read_text())
-        metrics.update(train_runtime_seconds=100.0, **extra)
-        (cell.run_dir / "metrics.json").write_text(json.dumps(metrics))
+        _update_metrics(cell, train_runtime_seconds=100.0, **extra)
     run_study(path, output_dir=out, dry_run=True)
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert [float(r["seconds_per_step"]) for r in rows] == [
