@@ -251,9 +251,10 @@ def export_encoder(name: str, output: str | Path, dtype: str = "float16") -> Pat
     return Path(output)
 
 
-# what one more pass of the encoder over a group costs, in padded tokens: measured on this
-# project's 2-core CPU with all-MiniLM-L6-v2, training steps of ED-32 and GoEmotions batches
-# (benchmarks/bench_length_groups.py); 16 to 128 all came within a few per cent of the best
+# what one more pass of the encoder over a group costs, in padded tokens. Chosen once on this
+# project's CPU (all-MiniLM-L6-v2, one thread, training steps of ED-32 and GoEmotions batches):
+# costs of 16, 48 and 128 gave step times within 6 % of each other, 48 the fastest; what the
+# groups gain over whole batches is printed by benchmarks/bench_length_groups.py
 GROUP_COST_TOKENS = 48
 
 

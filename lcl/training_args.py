@@ -331,7 +331,7 @@ class TrainConfig:
         metadata={
             "help": "run each batch through the encoders in groups of texts of similar length, "
             "each padded only to its own longest, so far fewer padding tokens are computed "
-            "(training steps 1.2-1.5x faster on a CPU); auto: on a CPU, off on a GPU. "
+            "(training steps 1.3-1.6x faster on a CPU); auto: on a CPU, off on a GPU. "
             "Predictions are the same either way; in training only dropout's draws differ"
         },
     )
