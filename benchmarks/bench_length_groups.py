@@ -51,7 +51,10 @@ def timed(fn, *args) -> float:
     return time.perf_counter() - start
 
 
-def bench(name: str, data_dir: str | None, steps: int, tokenizer) -> None:
+def sample_batches(name: str, data_dir: str | None, steps: int, tokenizer):
+    """``steps`` random training batches of the default recipe (10 texts + their synonym
+    views) and evaluation batches of 64 validation texts, collated as the Trainer does;
+    returns ``(label names, training batches, evaluation batches)``."""
     ds = load_dataset(name, data_dir=data_dir)
     labels = ds["train"].features["label"].names
     rng = np.random.default_rng(0)
@@ -63,7 +66,11 @@ def bench(name: str, data_dir: str | None, steps: int, tokenizer) -> None:
     evals = [
         collate(list(val.select(range(i, min(i + 64, len(val)))))) for i in range(0, len(val), 64)
     ]
+    return labels, batches, evals
 
+
+def bench(name: str, data_dir: str | None, steps: int, tokenizer) -> None:
+    labels, batches, evals = sample_batches(name, data_dir, steps, tokenizer)
     models, optimisers = {}, {}
     for setting in ("off", "on"):
         torch.manual_seed(0)

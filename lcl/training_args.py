@@ -322,8 +322,9 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = field(
         default="auto",
         metadata={
-            "help": "mixed precision of training: auto (bf16 on a GPU that supports it, else "
-            "fp32), fp32, bf16 or fp16 (GPU only); the losses compute in float32 throughout"
+            "help": "mixed precision of training: auto (bf16 on a GPU or CPU that supports it "
+            "natively, else fp32), fp32, bf16 or fp16 (GPU only); the losses compute in float32 "
+            "throughout"
         },
     )
     length_groups: Literal[LENGTH_GROUPS] = field(

@@ -348,6 +348,19 @@ def test_evaluations_per_epoch_set_the_evaluation_and_checkpoint_interval(tmp_pa
     assert args.eval_strategy == "epoch" and args.save_strategy == "epoch"
 
 
+def test_auto_precision_follows_the_cpus_bf16_support(monkeypatch):
+    import lcl.trainer as trainer
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for native, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(trainer, "cpu_has_native_bf16", lambda native=native: native)
+        assert trainer.resolve_precision("auto") == expected
+        assert trainer.resolve_precision("fp32") == "fp32"  # explicit choices stay as given
+        assert trainer.resolve_precision("bf16") == "bf16"
+    # the probe of the CPU itself answers without error wherever the tests run
+    assert isinstance(trainer.cpu_has_native_bf16(), bool)
+
+
 def test_precision_and_report_to_reach_the_trainer(tmp_path):
     from lcl.trainer import _training_arguments, reporters, resolve_precision
 
@@ -356,11 +369,10 @@ def test_precision_and_report_to_reach_the_trainer(tmp_path):
     )
     assert args.bf16 and not args.fp16
     assert args.report_to == ["mlflow"]  # TensorBoard is attached by hand, into the run folder
-    args = _training_arguments(TrainConfig(report_to="none"), tmp_path)
+    args = _training_arguments(TrainConfig(report_to="none", precision="fp32"), tmp_path)
     assert args.report_to in ("none", [], ["none"]) and not args.bf16
     assert reporters(TrainConfig(report_to="none")) == []
     if not torch.cuda.is_available():
-        assert resolve_precision("auto") == "fp32"
         with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
             resolve_precision("fp16")
     with pytest.raises(ConfigError, match="--precision"):
