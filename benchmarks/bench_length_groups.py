@@ -111,8 +111,11 @@ def bench(name: str, data_dir: str | None, steps: int, tokenizer) -> None:
         )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run_benchmark(bench_fn, description: str, header: str = "") -> None:
+    """The command line shared by the training-step benchmarks: ``--data-dir`` and ``--steps``,
+    a header line, then ``bench_fn(name, data_dir, steps, tokenizer)`` for each dataset found
+    (the demo texts when none is)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data-dir", default=os.environ.get("LCL_DATA_DIR", "../shared/data"))
     parser.add_argument("--steps", type=int, default=12, help="training batches per dataset")
     args = parser.parse_args()
@@ -120,11 +123,11 @@ def main() -> None:
     tokenizer = load_tokenizer("minilm")
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"load average {os.getloadavg()[0]:.1f}{header}"
     )
     for name in found or ["demo"]:
-        bench(name, args.data_dir if found else None, args.steps, tokenizer)
+        bench_fn(name, args.data_dir if found else None, args.steps, tokenizer)
 
 
 if __name__ == "__main__":
-    main()
+    run_benchmark(bench, __doc__.splitlines()[0])

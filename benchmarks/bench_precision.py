@@ -19,15 +19,13 @@ classes agree.
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
 from pathlib import Path
 
 import torch
-from bench_length_groups import DATASETS, sample_batches, timed
+from bench_length_groups import run_benchmark, sample_batches, timed
 
-from lcl.modeling import LCLModel, load_tokenizer
+from lcl.modeling import LCLModel
 from lcl.training_args import TrainConfig
 
 
@@ -87,20 +85,5 @@ def cpu_bf16_flags() -> str:
     return ", ".join(found) or "none found"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=os.environ.get("LCL_DATA_DIR", "../shared/data"))
-    parser.add_argument("--steps", type=int, default=12, help="training batches per dataset")
-    args = parser.parse_args()
-    found = [d for d, folder in DATASETS.items() if (Path(args.data_dir) / folder).is_dir()]
-    tokenizer = load_tokenizer("minilm")
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"load average {os.getloadavg()[0]:.1f}, CPU bf16 instructions: {cpu_bf16_flags()}"
-    )
-    for name in found or ["demo"]:
-        bench(name, args.data_dir if found else None, args.steps, tokenizer)
-
-
 if __name__ == "__main__":
-    main()
+    run_benchmark(bench, __doc__.splitlines()[0], f", CPU bf16 instructions: {cpu_bf16_flags()}")

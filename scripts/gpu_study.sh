@@ -8,8 +8,8 @@
 # the selected cells (--shard splits those), so name as many workers as selected cells for one
 # cell each (a lease too short for a worker's second cell).
 # --precision {auto,fp32,bf16,fp16} becomes the study's base precision (a variant that names its
-# own keeps it). Without it a study that names no precision runs in fp32, as its cells run on a
-# CPU and as the GPU cells of docs/RESULTS.md ran, so that cells finished here and there compare;
+# own keeps it). Without it a study that names no precision runs in fp32, as the GPU cells of
+# docs/RESULTS.md and the CPU cells before bf16 became `auto` on CPUs with native bf16 ran;
 # `auto` there would be bf16 autocast (on a GPU that supports it: H100, H200), whose accuracy
 # studies/gpu-precision.yaml checks. The contrastive losses compute in float32 either way.
 # The bundle is .gpu/ (carried in the same call), or a bundle sent in parts and joined first
