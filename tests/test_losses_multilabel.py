@@ -442,6 +442,34 @@ def test_half_precision_inputs_are_computed_in_float32(loss_fn, dtype):
     torch.testing.assert_close(value, exact)
 
 
+@pytest.mark.parametrize(
+    "loss_fn",
+    [SupConLoss(0.1), LabelAwareContrastiveLoss(0.1), *_all_losses(0.1)],
+    ids=repr,
+)
+def test_bf16_autocast_around_the_loss_changes_nothing(loss_fn):
+    # a Trainer with --precision bf16 runs the model's forward, and so the loss, under
+    # autocast; the cores must still compute (and differentiate) in float32
+    gen = torch.Generator().manual_seed(9)
+    f64, y, l64 = multi_hot_batch(gen, 16, 32, 6, repeat_views=True, max_labels=1)
+    if isinstance(loss_fn, (SupConLoss, LabelAwareContrastiveLoss)):
+        y = y.argmax(dim=1)  # one label per row: the single-label losses
+    weighted = isinstance(loss_fn, (LabelAwareContrastiveLoss, MultiLabelLabelAwareContrastiveLoss))
+    results = []
+    for enabled in (False, True):
+        f, logits = f64.float().requires_grad_(), l64.float().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled):
+            value = loss_fn(f, y, logits) if weighted else loss_fn(f, y)
+        value.backward()
+        results.append((value.detach(), f.grad, logits.grad if weighted else None))
+    (v0, g0, w0), (v1, g1, w1) = results
+    assert v1.dtype == torch.float32
+    torch.testing.assert_close(v1, v0)
+    torch.testing.assert_close(g1, g0)
+    if weighted:
+        torch.testing.assert_close(w1, w0)
+
+
 def test_label_dtypes_and_scale_invariance():
     gen = torch.Generator().manual_seed(2)
     f, y, logits = multi_hot_batch(gen, 10, 6, 4, repeat_views=True)

@@ -51,6 +51,14 @@ def exp_rows_in_place(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
     return exp, sum_exp, log_denom
 
 
+def without_autocast(device: torch.device):
+    """A context in which autocast (bf16/fp16 mixed precision, which a Trainer turns on around
+    the model's forward) is off, so the loss cores' matmuls run in the dtype of their float32
+    inputs: under autocast ``torch.mm`` would return bf16 similarities, and the hand-written
+    backward would then mix bf16 and float32 operands."""
+    return torch.autocast(device_type=device.type, enabled=False)
+
+
 def feature_grads(ctx, g: torch.Tensor, anchor_z: torch.Tensor, cand_z: torch.Tensor):
     """Gradients of the anchor and candidate features from (A, M) ``g = dl/ds`` with
     ``s = anchor_z cand_z^T / temperature``: two matmuls, each only when asked for."""
@@ -182,16 +190,17 @@ def per_anchor_contrastive_loss(
         present = self_index >= 0
         self_rows = torch.arange(num_anchors, device=device)[present]
         self_cols = self_index[present]
-    loss, num_pos = _ContrastiveCore.apply(
-        anchor_z,
-        cand_z,
-        anchor_log_w,
-        anchor_labels,
-        cand_labels,
-        self_rows,
-        self_cols,
-        temperature,
-    )
+    with without_autocast(device):
+        loss, num_pos = _ContrastiveCore.apply(
+            anchor_z,
+            cand_z,
+            anchor_log_w,
+            anchor_labels,
+            cand_labels,
+            self_rows,
+            self_cols,
+            temperature,
+        )
     return loss, num_pos > 0
 
 

@@ -43,7 +43,7 @@ from lcl.losses.distributed import (
     is_distributed,
     shard_sizes,
 )
-from lcl.losses.functional import exp_rows_in_place, feature_grads
+from lcl.losses.functional import exp_rows_in_place, feature_grads, without_autocast
 
 __all__ = [
     "POSITIVES",
@@ -198,14 +198,17 @@ def per_anchor_multilabel_loss(
         ``(loss, count)``; ``loss`` is 0 where ``count`` is 0. First-order gradients only.
     """
     num_anchors, num_cands = anchor_z.shape[0], cand_z.shape[0]
-    mass, count = positive_mass(anchor_y, cand_y, positives, self_index)
-    if num_cands == 0:
-        return anchor_z.sum(dim=1) * 0.0, count
-    rows, cols = _self_rows_cols(self_index, num_anchors, anchor_z.device)
-    log_w = None if anchor_log_p is None else log_label_weights(anchor_log_p, cand_y)
-    no_label = cand_y.sum(dim=1) == 0
-    cand_bias = torch.zeros_like(cand_z[:, 0]).masked_fill_(no_label, float("-inf"))
-    loss = _MultiLabelCore.apply(anchor_z, cand_z, log_w, mass, cand_bias, rows, cols, temperature)
+    with without_autocast(anchor_z.device):  # the label masses' matmuls too
+        mass, count = positive_mass(anchor_y, cand_y, positives, self_index)
+        if num_cands == 0:
+            return anchor_z.sum(dim=1) * 0.0, count
+        rows, cols = _self_rows_cols(self_index, num_anchors, anchor_z.device)
+        log_w = None if anchor_log_p is None else log_label_weights(anchor_log_p, cand_y)
+        no_label = cand_y.sum(dim=1) == 0
+        cand_bias = torch.zeros_like(cand_z[:, 0]).masked_fill_(no_label, float("-inf"))
+        loss = _MultiLabelCore.apply(
+            anchor_z, cand_z, log_w, mass, cand_bias, rows, cols, temperature
+        )
     return loss, count
 
 
