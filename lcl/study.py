@@ -55,6 +55,7 @@ RESULT_COLUMNS = [
     "best_epoch",
     "train_examples",
     "device",
+    "precision",
     "val_accuracy",
     "accuracy",
     "weighted_f1",
@@ -306,6 +307,7 @@ def _row(cell: Cell) -> dict[str, Any]:
         "best_epoch": m.get("best_epoch"),
         "train_examples": m.get("train_examples"),
         "device": m.get("device", ""),  # older runs did not record it
+        "precision": m.get("precision", ""),  # the resolved one (fp32, bf16, fp16); older runs: blank
         "val_accuracy": round(m["validation"]["accuracy"], 4),
         "accuracy": round(m["test"]["accuracy"], 4),
         "weighted_f1": round(m["test"]["weighted_f1"], 4),
@@ -361,14 +363,14 @@ def results_markdown(study: Study, rows: list[dict[str, Any]]) -> str:
         encoder = f"; encoder: {models[0]}" if models else ""
         lines = [f"{head}{encoder}.", "", *_table(datasets, variants, rows)]
         lines += paired_lines(variants, rows) + length_lines(variants, rows)
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + compute_lines(rows)) + "\n"
     lines = [f"{head}; one table per encoder: {', '.join(models)}."]
     for model in models:
         own = [r for r in rows if r["model"] == model]
         shown = [d for d in datasets if any(r["dataset"] == d for r in own)]
         lines += ["", f"## Encoder {model}", "", *_table(shown, variants, own)]
         lines += paired_lines(variants, own) + length_lines(variants, own)
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + compute_lines(rows)) + "\n"
 
 
 def _table(datasets: list[str], variants: list[str], rows: list[dict[str, Any]]) -> list[str]:
@@ -443,6 +445,20 @@ def length_lines(variants: list[str], rows: list[dict[str, Any]]) -> list[str]:
         )
         out = ["", f"{title}:", "", *out]
     return out
+
+
+def compute_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Where the trained cells ran and in which precision, counted, when they were not all
+    alike: a study resumed on other machines mixes them, and a reader should see it."""
+    trained = [r for r in rows if r["best_epoch"] not in (None, "")]
+    kinds = Counter(
+        (r["device"] or "device not recorded", r["precision"] or "precision not recorded")
+        for r in trained
+    )
+    if len(kinds) <= 1:
+        return []
+    listed = "; ".join(f"{d}, {p}: {n}" for (d, p), n in kinds.most_common())
+    return ["", f"Trained cells by device and precision: {listed}."]
 
 
 def _paired_block(

@@ -55,6 +55,7 @@ def test_run_writes_results_and_skips_finished_cells(study_file, tmp_path, monke
     assert [(r["variant"], r["seed"]) for r in rows] == [("ce", "0"), ("ce", "1")]
     assert all(0 <= float(r["accuracy"]) <= 1 and r["train_steps"] == "2" for r in rows)
     assert all(r["device"] == "cpu" or r["device"].startswith("cuda (") for r in rows)
+    assert all(r["precision"] in ("fp32", "bf16", "fp16") for r in rows)  # resolved, never auto
     # CE reads no LCL weights: the column stays blank rather than echo the base's `self`
     assert all(r["weighting"] == "" and r["detach_weights"] == "" for r in rows)
     table = (out / "results.md").read_text()
@@ -373,3 +374,18 @@ def test_dry_run_names_a_partial_cell_that_would_be_refused(study_file, tmp_path
     line = next(x for x in capsys.readouterr().err.splitlines() if str(cell.run_dir) in x)
     assert "refused: holds an unfinished run of another configuration" in line
     assert "lam (0.25 -> 0.5)" in line and "precision" in line
+
+
+def test_results_say_how_the_trained_cells_were_computed_when_they_differ():
+    from lcl.study import compute_lines
+
+    def row(device, precision, best_epoch=2):
+        return {"device": device, "precision": precision, "best_epoch": best_epoch}
+
+    alike = [row("cpu", "fp32"), row("cpu", "fp32"), row("cpu", "", best_epoch=None)]
+    assert compute_lines(alike) == []  # one kind of trained cell (the probe is not trained)
+    mixed = alike + [row("cuda (NVIDIA H200)", "fp32"), row("cpu", "bf16"), row("", "")]
+    line = compute_lines(mixed)[-1]
+    assert line.startswith("Trained cells by device and precision: cpu, fp32: 2;")
+    assert "cuda (NVIDIA H200), fp32: 1" in line and "cpu, bf16: 1" in line
+    assert "device not recorded, precision not recorded: 1" in line
