@@ -307,7 +307,8 @@ def _row(cell: Cell) -> dict[str, Any]:
         "best_epoch": m.get("best_epoch"),
         "train_examples": m.get("train_examples"),
         "device": m.get("device", ""),  # older runs did not record it
-        "precision": m.get("precision", ""),  # the resolved one (fp32, bf16, fp16); older runs: blank
+        # the resolved precision (fp32, bf16, fp16); older runs did not record it
+        "precision": m.get("precision", ""),
         "val_accuracy": round(m["validation"]["accuracy"], 4),
         "accuracy": round(m["test"]["accuracy"], 4),
         "weighted_f1": round(m["test"]["weighted_f1"], 4),
