@@ -51,6 +51,16 @@ def timed(fn, *args) -> float:
     return time.perf_counter() - start
 
 
+def medians_in_turns(step, settings: tuple[str, ...], data: list) -> dict[str, float]:
+    """Median seconds of ``step(setting, batch)`` per setting, the settings taking turns on
+    each batch so that the machine's drift (other processes, clocks) hits them alike."""
+    times: dict[str, list[float]] = {s: [] for s in settings}
+    for batch in data:
+        for setting in settings:
+            times[setting].append(timed(step, setting, batch))
+    return {s: statistics.median(t) for s, t in times.items()}
+
+
 def sample_batches(name: str, data_dir: str | None, steps: int, tokenizer):
     """``steps`` random training batches of the default recipe (10 texts + their synonym
     views) and evaluation batches of 64 validation texts, collated as the Trainer does;
@@ -94,11 +104,8 @@ def bench(name: str, data_dir: str | None, steps: int, tokenizer) -> None:
     train_step("off", batches[0])  # first calls pay for allocation
     train_step("on", batches[0])
     for kind, step, data in (("train", train_step, batches), ("eval", eval_step, evals)):
-        times = {"off": [], "on": []}
-        for batch in data:
-            for setting in ("off", "on"):
-                times[setting].append(timed(step, setting, batch))
-        off, on = statistics.median(times["off"]), statistics.median(times["on"])
+        medians = medians_in_turns(step, ("off", "on"), data)
+        off, on = medians["off"], medians["on"]
         share = {
             s: statistics.mean(real_share(b["attention_mask"], s == "on") for b in data)
             for s in ("off", "on")

@@ -19,11 +19,10 @@ classes agree.
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 
 import torch
-from bench_length_groups import run_benchmark, sample_batches, timed
+from bench_length_groups import medians_in_turns, run_benchmark, sample_batches
 
 from lcl.modeling import LCLModel
 from lcl.training_args import TrainConfig
@@ -58,11 +57,8 @@ def bench(name: str, data_dir: str | None, steps: int, tokenizer) -> None:
     train_step("fp32", batches[0])  # first calls pay for allocation
     train_step("bf16", batches[0])
     for kind, step, data in (("train", train_step, batches), ("eval", eval_step, evals)):
-        times = {"fp32": [], "bf16": []}
-        for batch in data:
-            for setting in ("fp32", "bf16"):
-                times[setting].append(timed(step, setting, batch))
-        fp32, bf16 = statistics.median(times["fp32"]), statistics.median(times["bf16"])
+        medians = medians_in_turns(step, ("fp32", "bf16"), data)
+        fp32, bf16 = medians["fp32"], medians["bf16"]
         rows = data[0]["input_ids"].shape[0]
         print(
             f"{name:22s} {kind:5s} {rows:3d} rows x{len(data):3d}  fp32 {fp32:6.3f} s  "
