@@ -61,7 +61,10 @@ def mcnemar(correct_a, correct_b) -> McNemar:
 
 def run_correct(run_dir: str | Path) -> tuple[list[str] | None, list[bool], dict]:
     """(test texts or None, right or wrong per test text, metrics) of a finished run: from
-    ``predictions.jsonl`` where it is kept, else from ``metrics.json``'s ``test_correct``."""
+    ``predictions.jsonl`` where it is kept, else from ``metrics.json``'s ``test_correct``.
+
+    A multi-label run's text is right when its predicted label set is its gold set (subset
+    accuracy, the meaning of its ``test_correct``)."""
     from lcl.run_dir import RunDir, RunFolderError
 
     run = RunDir(run_dir)
@@ -69,13 +72,21 @@ def run_correct(run_dir: str | Path) -> tuple[list[str] | None, list[bool], dict
     path = Path(run_dir) / "predictions.jsonl"
     if path.exists():
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-        return [r["text"] for r in rows], [r["label"] == r["pred"] for r in rows], metrics
+        return [r["text"] for r in rows], [_row_correct(r) for r in rows], metrics
     if "test_correct" in metrics:
         return None, [c == "1" for c in metrics["test_correct"]], metrics
     raise RunFolderError(
         f"{run_dir}: neither predictions.jsonl nor test_correct in metrics.json "
         "(a run older than the paired tests): McNemar needs the per-text results"
     )
+
+
+def _row_correct(row: dict) -> bool:
+    """One predictions.jsonl row right or wrong: the label (single-label run) or the whole label
+    set (multi-label run: ``labels`` gold list, ``pred`` predicted list)."""
+    if "labels" in row:
+        return set(row["labels"]) == set(row["pred"])
+    return row["label"] == row["pred"]
 
 
 def compare_runs(run_a: str | Path, run_b: str | Path) -> McNemar:

@@ -155,6 +155,37 @@ def test_study_results_hold_every_trained_variant_against_the_probe_bar():
     assert not any("frozen-encoder probe" in line for line in no_probe)
 
 
+def _multilabel_run(root, name, preds):
+    """A multi-label run folder as the trainer leaves it: label lists, no single ``label``."""
+    gold = [["a"], ["a", "b"], ["b"], []]
+    d = root / name
+    d.mkdir()
+    rows = [{"text": f"t{i}", "labels": g, "pred": p} for i, (g, p) in enumerate(zip(gold, preds))]
+    (d / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    correct = "".join("1" if set(r["pred"]) == set(r["labels"]) else "0" for r in rows)
+    (d / "metrics.json").write_text(
+        json.dumps({"dataset": "m", "multilabel": True, "test_correct": correct})
+    )
+    return d
+
+
+def test_compare_runs_judges_a_multilabel_text_by_its_whole_label_set(tmp_path):
+    from lcl.study import paired_lines
+
+    a = _multilabel_run(tmp_path, "a", [["a"], ["b", "a"], ["b"], []])  # all four right
+    b = _multilabel_run(tmp_path, "b", [["a"], ["a"], ["a", "b"], []])  # a subset, a superset
+    m = compare_runs(a, b)
+    assert (m.only_a, m.only_b, m.n) == (2, 0, 4)
+    # the study's summary reads these folders too (it raised KeyError: 'label' before)
+    rows = [
+        {"dataset": "m", "seed": 0, "variant": v, "macro_f1": f1, "run_dir": str(d)}
+        | {"headline_metric": "macro_f1"}
+        for v, f1, d in (("ce", 0.5, a), ("lcl", 0.4, b))
+    ]
+    summary = "\n".join(paired_lines(["ce", "lcl"], rows))
+    assert "McNemar p < 0.05 in 0 of 1 pairs for lcl, 0 for ce" in summary
+
+
 def test_multilabel_study_results_pair_the_labels_f1_over_seeds(tmp_path):
     from lcl.study import paired_lines
 
