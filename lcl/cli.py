@@ -437,10 +437,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     result = compare_runs(args.run_a, args.run_b)
     for name in (args.run_a, args.run_b):
-        correct = run_correct(name)[1]
+        _, correct, metrics = run_correct(name)
         acc = sum(correct) / len(correct)
+        # a multi-label text is right when its whole label set is (lcl.compare.run_correct)
+        what = "subset accuracy" if metrics.get("multilabel") else "accuracy"
         print(
-            f"{name}: test accuracy {100 * acc:.1f} (± {100 * standard_error(acc, len(correct)):.1f})"
+            f"{name}: test {what} {100 * acc:.1f} (± {100 * standard_error(acc, len(correct)):.1f})"
         )
     print(
         f"only {args.run_a} right: {result.only_a} texts; only {args.run_b} right: "

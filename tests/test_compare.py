@@ -69,6 +69,11 @@ def test_compare_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "test accuracy 50.0" in out and "test accuracy 100.0" in out
     assert "right: 0 texts" in out and "McNemar p = 0.5" in out
+    c = _multilabel_run(tmp_path, "c", [["a"], ["a"], ["b"], []])
+    d = _multilabel_run(tmp_path, "d", [["a"], ["a", "b"], ["b"], []])
+    assert main(["compare", str(c), str(d)]) == 0
+    out = capsys.readouterr().out
+    assert "test subset accuracy 75.0" in out and "test subset accuracy 100.0" in out
 
 
 def test_study_results_pair_each_variant_with_ce():
