@@ -183,8 +183,14 @@ def test_compare_runs_judges_a_multilabel_text_by_its_whole_label_set(tmp_path):
     assert (m.only_a, m.only_b, m.n) == (2, 0, 4)
     # the study's summary reads these folders too (it raised KeyError: 'label' before)
     rows = [
-        {"dataset": "m", "seed": 0, "variant": v, "macro_f1": f1, "run_dir": str(d)}
-        | {"headline_metric": "macro_f1"}
+        {
+            "dataset": "m",
+            "seed": 0,
+            "variant": v,
+            "macro_f1": f1,
+            "headline_metric": "macro_f1",
+            "run_dir": str(d),
+        }
         for v, f1, d in (("ce", 0.5, a), ("lcl", 0.4, b))
     ]
     summary = "\n".join(paired_lines(["ce", "lcl"], rows))
