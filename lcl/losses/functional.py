@@ -153,6 +153,18 @@ class _ContrastiveCore(torch.autograd.Function):
         return grad_anchor, grad_cand, grad_log_w, None, None, None, None, None
 
 
+def self_rows_cols(
+    self_index: torch.Tensor | None, num_anchors: int, device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(rows, cols)``: each anchor present among the candidates (``self_index >= 0``) and its
+    column there; both empty when ``self_index`` is None."""
+    if self_index is None:
+        empty = torch.zeros(0, dtype=torch.long, device=device)
+        return empty, empty
+    present = self_index >= 0
+    return torch.arange(num_anchors, device=device)[present], self_index[present]
+
+
 def per_anchor_contrastive_loss(
     anchor_z: torch.Tensor,
     anchor_labels: torch.Tensor,
@@ -184,12 +196,7 @@ def per_anchor_contrastive_loss(
     if num_cands == 0:
         zero = anchor_z.sum(dim=1) * 0.0
         return zero, torch.zeros(num_anchors, dtype=torch.bool, device=device)
-    if self_index is None:
-        self_rows = self_cols = torch.zeros(0, dtype=torch.long, device=device)
-    else:
-        present = self_index >= 0
-        self_rows = torch.arange(num_anchors, device=device)[present]
-        self_cols = self_index[present]
+    self_rows, self_cols = self_rows_cols(self_index, num_anchors, device)
     with without_autocast(device):
         loss, num_pos = _ContrastiveCore.apply(
             anchor_z,

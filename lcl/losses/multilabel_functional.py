@@ -43,7 +43,12 @@ from lcl.losses.distributed import (
     is_distributed,
     shard_sizes,
 )
-from lcl.losses.functional import exp_rows_in_place, feature_grads, without_autocast
+from lcl.losses.functional import (
+    exp_rows_in_place,
+    feature_grads,
+    self_rows_cols,
+    without_autocast,
+)
 
 __all__ = [
     "POSITIVES",
@@ -67,14 +72,6 @@ def _compute_dtype(*tensors: torch.Tensor | None) -> torch.dtype:
     return dtype
 
 
-def _self_rows_cols(self_index: torch.Tensor | None, num_anchors: int, device):
-    if self_index is None:
-        empty = torch.zeros(0, dtype=torch.long, device=device)
-        return empty, empty
-    present = self_index >= 0
-    return torch.arange(num_anchors, device=device)[present], self_index[present]
-
-
 def positive_mass(
     anchor_y: torch.Tensor,
     cand_y: torch.Tensor,
@@ -90,7 +87,7 @@ def positive_mass(
         self_index: (A,) column of each anchor among the candidates (``-1``: absent).
     """
     num_anchors = anchor_y.shape[0]
-    rows, cols = _self_rows_cols(self_index, num_anchors, anchor_y.device)
+    rows, cols = self_rows_cols(self_index, num_anchors, anchor_y.device)
     if positives == "mulsupcon":
         # n_ic: candidates with label c, the anchor itself left out.
         n = cand_y.sum(dim=0).expand(num_anchors, -1).clone()
@@ -202,7 +199,7 @@ def per_anchor_multilabel_loss(
         mass, count = positive_mass(anchor_y, cand_y, positives, self_index)
         if num_cands == 0:
             return anchor_z.sum(dim=1) * 0.0, count
-        rows, cols = _self_rows_cols(self_index, num_anchors, anchor_z.device)
+        rows, cols = self_rows_cols(self_index, num_anchors, anchor_z.device)
         log_w = None if anchor_log_p is None else log_label_weights(anchor_log_p, cand_y)
         no_label = cand_y.sum(dim=1) == 0
         cand_bias = torch.zeros_like(cand_z[:, 0]).masked_fill_(no_label, float("-inf"))
