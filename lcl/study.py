@@ -174,7 +174,12 @@ def parse_shard(text: str) -> tuple[int, int]:
     except ValueError:
         raise ConfigError(f"--shard must look like I/N (e.g. 0/4), not {text!r}") from None
     if not 0 <= index < count:
-        raise ConfigError(f"--shard {text}: need 0 <= I < N")
+        first = ", ".join(f"{i}/{count}" for i in range(min(count, 2)))
+        raise ConfigError(
+            f"--shard {text}: need 0 <= I < N; workers count from 0 ({first}, ...)"
+            if count > 0
+            else f"--shard {text}: need N >= 1"
+        )
     return index, count
 
 

@@ -118,9 +118,12 @@ def test_bad_study_files(tmp_path):
     path.write_text("datasets: [demo]\nvariants: {x: {output_dir: 'runs/{model}'}}\n")
     with pytest.raises(ConfigError, match="variant 'x'.*output_dir"):
         load_study(path)
-    for bad in ("2/2", "a/b", "1"):
+    for bad in ("2/2", "a/b", "1", "0/0"):
         with pytest.raises(ConfigError, match="--shard"):
             parse_shard(bad)
+    with pytest.raises(ConfigError, match=r"count from 0 \(0/2, 1/2"):
+        parse_shard("2/2")  # the slip of counting workers from 1
+    assert parse_shard("1/2") == (1, 2)
 
 
 def test_encoder_name_reads_a_gpu_bundle_folder(monkeypatch):
