@@ -289,7 +289,8 @@ class TrainConfig:
     early_stopping_patience: int | None = field(
         default=FROM_PRESET,
         metadata={
-            "help": "stop after N evaluations without a better validation accuracy (none: never)"
+            "help": "stop after N evaluations in a row without a strictly better validation "
+            "accuracy (a tie counts as not better; none: never)"
         },
     )
     seed: int = field(default=0, metadata={"help": "seed of data order, views and head init"})
