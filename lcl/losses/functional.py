@@ -228,6 +228,51 @@ def weighted_contrastive_loss(
     return loss.sum() / has_positive.sum().clamp(min=1).to(loss.dtype)
 
 
+def candidates(
+    z: torch.Tensor,
+    labels: torch.Tensor,
+    distributed: bool,
+    memory_z: torch.Tensor | None = None,
+    memory_labels: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The candidates of the local anchors ``z`` (A, D) with ``labels`` (A,) or (A, C).
+
+    The batch of every process when ``distributed`` (gradients flow back to the local rows
+    only), then the memory queue cast to ``z``'s and ``labels``' dtypes. Returns
+    ``(cand_z, cand_labels, self_index, batch_z, batch_labels)``: ``self_index`` (A,) the
+    anchors' own columns, the last two the detached (gathered) batch, for a queue to store.
+    """
+    if distributed:
+        sizes = shard_sizes(z.shape[0], z.device)
+        offset = sum(sizes[: torch.distributed.get_rank()])
+        cand_z = gather_with_grad(z, sizes)
+        cand_labels = gather_no_grad(labels, sizes)
+    else:
+        offset, cand_z, cand_labels = 0, z, labels
+    batch_z, batch_labels = cand_z.detach(), cand_labels
+    if memory_z is not None and memory_z.shape[0] > 0:
+        cand_z = torch.cat([cand_z, memory_z.to(device=z.device, dtype=z.dtype)])
+        cand_labels = torch.cat(
+            [cand_labels, memory_labels.to(device=z.device, dtype=labels.dtype)]
+        )
+    self_index = offset + torch.arange(z.shape[0], device=z.device)
+    return cand_z, cand_labels, self_index, batch_z, batch_labels
+
+
+def mean_over_anchors(loss: torch.Tensor, count: torch.Tensor, distributed: bool) -> torch.Tensor:
+    """``sum(loss) / count``, ``count`` (a scalar) at least 1.
+
+    In a multi-process run ``world_size * (local sum) / (global count)``: the mean over
+    processes is the global loss and the gradients DDP averages equal those of one process
+    on the whole batch.
+    """
+    total = loss.sum()
+    if distributed:
+        count = all_reduce_sum(count)
+        total = total * torch.distributed.get_world_size()
+    return total / count.clamp(min=1).to(loss.dtype)
+
+
 def _check_inputs(features, labels, weight_logits):
     if features.dim() != 2:
         raise ValueError(f"features must be (N, D), got shape {tuple(features.shape)}")
@@ -278,29 +323,10 @@ def contrastive_loss(
             log_w = log_w.detach()
 
     distributed = gather_across_processes and is_distributed()
-    if distributed:
-        sizes = shard_sizes(z.shape[0], z.device)
-        rank = torch.distributed.get_rank()
-        offset = sum(sizes[:rank])
-        cand_z = gather_with_grad(z, sizes)
-        cand_labels = gather_no_grad(labels, sizes)
-    else:
-        offset, cand_z, cand_labels = 0, z, labels
-    batch_z, batch_labels = cand_z.detach(), cand_labels
-
-    if memory_z is not None and memory_z.shape[0] > 0:
-        cand_z = torch.cat([cand_z, memory_z.to(device=z.device, dtype=dtype)])
-        cand_labels = torch.cat([cand_labels, memory_labels.to(z.device).long()])
-
-    self_index = offset + torch.arange(z.shape[0], device=z.device)
+    cand_z, cand_labels, self_index, batch_z, batch_labels = candidates(
+        z, labels, distributed, memory_z, memory_labels
+    )
     loss, has_positive = per_anchor_contrastive_loss(
         z, labels, cand_z, cand_labels, temperature, log_w, self_index
     )
-    count = has_positive.sum()
-    if distributed:
-        world = torch.distributed.get_world_size()
-        count = all_reduce_sum(count)
-        total = loss.sum() * world
-    else:
-        total = loss.sum()
-    return total / count.clamp(min=1).to(loss.dtype), batch_z, batch_labels
+    return mean_over_anchors(loss, has_positive.sum(), distributed), batch_z, batch_labels

@@ -36,16 +36,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from lcl.losses.distributed import (
-    all_reduce_sum,
-    gather_no_grad,
-    gather_with_grad,
-    is_distributed,
-    shard_sizes,
-)
+from lcl.losses.distributed import is_distributed
 from lcl.losses.functional import (
+    candidates,
     exp_rows_in_place,
     feature_grads,
+    mean_over_anchors,
     self_rows_cols,
     without_autocast,
 )
@@ -269,27 +265,10 @@ def multilabel_contrastive_loss(
             log_p = log_p.detach()
 
     distributed = gather_across_processes and is_distributed()
-    if distributed:
-        sizes = shard_sizes(z.shape[0], z.device)
-        offset = sum(sizes[: torch.distributed.get_rank()])
-        cand_z = gather_with_grad(z, sizes)
-        cand_y = gather_no_grad(y, sizes)
-    else:
-        offset, cand_z, cand_y = 0, z, y
-    batch_z, batch_y = cand_z.detach(), cand_y
-
-    if memory_z is not None and memory_z.shape[0] > 0:
-        cand_z = torch.cat([cand_z, memory_z.to(device=z.device, dtype=dtype)])
-        cand_y = torch.cat([cand_y, memory_labels.to(device=z.device, dtype=dtype)])
-
-    self_index = offset + torch.arange(z.shape[0], device=z.device)
+    cand_z, cand_y, self_index, batch_z, batch_y = candidates(
+        z, y, distributed, memory_z, memory_labels
+    )
     loss, count = per_anchor_multilabel_loss(
         z, y, cand_z, cand_y, temperature, log_p, self_index, positives
     )
-    count = count.sum()
-    if distributed:
-        count = all_reduce_sum(count)
-        total = loss.sum() * torch.distributed.get_world_size()
-    else:
-        total = loss.sum()
-    return total / count.clamp(min=1), batch_z, batch_y
+    return mean_over_anchors(loss, count.sum(), distributed), batch_z, batch_y
