@@ -2,7 +2,8 @@
 
 * ``write_synthetic_run(run_dir, ...)``: a run directory in the ``lcl train`` format;
 * ``check_report(html_path, n_runs=...)``: asserts on report.html and its PNGs;
-* ``render_screenshot(html_path, png_path, profile_dir)`` and ``check_screenshot(png_path)``.
+* ``render_screenshot(html_path, png_path, profile_dir)`` and ``check_screenshot(png_path)``;
+* ``free_port()`` and ``spawn_ranks(worker, path, world)``: multi-process tests on gloo.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import base64
 import json
 import re
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -304,3 +306,20 @@ def check_screenshot(png_path: Path) -> None:
     assert float(pixels.std()) > 0.05, "screenshot is blank"
     colours = np.unique((pixels.reshape(-1, 3) * 255).astype(np.uint8), axis=0)
     assert len(colours) > 50, f"screenshot has only {len(colours)} colours"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free at the time of asking (for a process group)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def spawn_ranks(worker, path: Path, world: int) -> list:
+    """Runs ``worker(rank, port, str(path))`` in ``world`` processes and returns what each
+    rank saved to ``path/rank{R}.pt``, in rank order."""
+    import torch
+    import torch.multiprocessing as mp
+
+    mp.spawn(worker, args=(free_port(), str(path)), nprocs=world, join=True)
+    return [torch.load(Path(path) / f"rank{r}.pt") for r in range(world)]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from helpers import free_port
 from safetensors.torch import load_file
 
 from lcl.modeling import load_classifier
@@ -61,12 +61,6 @@ def _write_data(root: Path) -> Path:
     return root
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _train(data: Path, out: Path, loss: str, nproc: int, batch_size: int) -> None:
     cmd = [sys.executable]
     if nproc > 1:
@@ -76,7 +70,7 @@ def _train(data: Path, out: Path, loss: str, nproc: int, batch_size: int) -> Non
             "--nproc_per_node",
             str(nproc),
             "--master_port",
-            str(_free_port()),
+            str(free_port()),
         ]
     cmd += [
         "-m",

@@ -1,11 +1,9 @@
 """Two processes (gloo, CPU) with DDP must give the single-process full-batch gradients."""
 
-import socket
-
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
+from helpers import spawn_ranks
 from torch import nn
 
 from lcl.losses import ContrastiveMemory, LabelAwareContrastiveLoss, SupConLoss
@@ -93,17 +91,9 @@ def _worker(rank, port, path):
     dist.destroy_process_group()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def two_process_results(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ddp")
-    mp.spawn(_worker, args=(_free_port(), str(path)), nprocs=WORLD, join=True)
-    return [torch.load(path / f"rank{r}.pt") for r in range(WORLD)]
+    return spawn_ranks(_worker, tmp_path_factory.mktemp("ddp"), WORLD)
 
 
 @pytest.mark.parametrize("name", list(CASES))

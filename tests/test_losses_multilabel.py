@@ -2,12 +2,11 @@
 from the formula, their reduction to the single-label losses, edge cases, and gathering."""
 
 import math
-import socket
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 import torch.nn.functional as F
+from helpers import spawn_ranks
 
 from lcl.losses import (
     LabelAwareContrastiveLoss,
@@ -571,17 +570,9 @@ def _dist_worker(rank, port, path):
     dist.destroy_process_group()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def two_process_results(tmp_path_factory):
-    path = tmp_path_factory.mktemp("ddp_multilabel")
-    mp.spawn(_dist_worker, args=(_free_port(), str(path)), nprocs=WORLD, join=True)
-    return [torch.load(path / f"rank{r}.pt") for r in range(WORLD)]
+    return spawn_ranks(_dist_worker, tmp_path_factory.mktemp("ddp_multilabel"), WORLD)
 
 
 @pytest.mark.parametrize("name", list(DIST_CASES))
