@@ -463,7 +463,7 @@ def _train(
     model = LCLModel.from_config(config, label_names, multilabel=multilabel)
     last = start.resume_from if is_main else run.last_checkpoint()
     if config.head_init == "probe" and not last:
-        init_heads_from_probe(model, config, ds, len(label_names))
+        init_heads_from_probe(model, config, ds, len(label_names), args.device)
     if is_main:
         start.commit()  # data and model loaded: a run replaced by --overwrite goes now
         run.write_config(config)  # before any other file: a killed run is always recognised
@@ -519,9 +519,12 @@ def _train(
     return TrainResult(metrics=metrics, output_dir=out)
 
 
-def init_heads_from_probe(model: LCLModel, config: TrainConfig, ds, num_classes: int) -> dict:
+def init_heads_from_probe(
+    model: LCLModel, config: TrainConfig, ds, num_classes: int, device=None
+) -> dict:
     """Set the pooled heads to the frozen-encoder logistic regression (fitted on the training
-    texts, ``C`` chosen on validation): linear probing, then fine-tuning."""
+    texts, ``C`` chosen on validation): linear probing, then fine-tuning. ``device``: where the
+    features are computed (the training device; None: the GPU when there is one)."""
     from lcl.probe import encode, fit_probe
 
     def feats(split):
@@ -532,6 +535,7 @@ def init_heads_from_probe(model: LCLModel, config: TrainConfig, ds, num_classes:
             config.max_length,
             config.eval_batch_size,
             progress=f"probe features {split}",
+            device=device,
         )
 
     fit = fit_probe(

@@ -191,6 +191,22 @@ def test_head_init_probe_sets_both_heads(tokenizer):
     assert (preds.numpy() == np.array(labels)).mean() == pytest.approx(info["val_accuracy"])
 
 
+def test_probe_features_run_on_the_gpu_when_there_is_one(monkeypatch):
+    """The frozen features of the probe and of the heads' probe start take the GPU by default:
+    on a GPU machine's CPU they took minutes per cell while the GPU idled."""
+    from lcl.probe import encode
+
+    on_cpu = encode("minilm", TEXTS, "mean", cache=False, device="cpu")
+    assert on_cpu.shape == (len(TEXTS), 384)
+    assert np.allclose(np.linalg.norm(on_cpu, axis=1), 1.0, atol=1e-5)
+    if torch.cuda.is_available():
+        assert np.allclose(encode("minilm", TEXTS, "mean", cache=False), on_cpu, atol=1e-3)
+    else:  # told there is a GPU, this CPU-only torch fails in moving the encoder there
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        with pytest.raises((AssertionError, RuntimeError), match="(?i)cuda"):
+            encode("minilm", TEXTS, "mean", cache=False)
+
+
 def test_head_learning_rate_applies_to_the_heads_only(tmp_path):
     from transformers import TrainingArguments
 
