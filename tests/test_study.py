@@ -251,6 +251,20 @@ def test_paired_lines_add_f1_entropy_and_mcnemar(tmp_path):
     assert "weighted F1" in line
 
 
+def test_results_md_rounds_the_metrics_once(tmp_path):
+    path, out, study = _one_pair(tmp_path)
+    ce, lcl = study.cells
+    for cell, accuracy in ((ce, 0.66254), (lcl, 0.66244)):
+        test = json.loads((cell.run_dir / "metrics.json").read_text())["test"]
+        _update_metrics(cell, test={**test, "accuracy": accuracy})
+    run_study(path, output_dir=out, dry_run=True)
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [r["accuracy"] for r in rows] == ["0.6625", "0.6624"]
+    # the table averages the runs' own numbers: 66.254 % shows as 66.3, not as 0.6625's 66.2
+    table = next(x for x in (out / "results.md").read_text().splitlines() if x.startswith("| demo"))
+    assert [c.strip() for c in table.strip("|").split("|")][1] == "66.3"
+
+
 def test_seconds_per_step_of_a_resumed_run_count_only_its_timed_steps(tmp_path):
     path, out, study = _one_pair(tmp_path)
     fresh, resumed = study.cells
