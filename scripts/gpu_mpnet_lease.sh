@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The prepared GPU call for issue 15 (base scale, studies/mpnet.yaml): the cells no CPU session
-# finishes, in the issue's order (GoEmotions CE and LCL self seed 0, ED-32 two-encoder LCL seed 0),
-# then second and third seeds of the datasets whose target is missed by less than its noise
-# (SST-5 and SST-2 seed 1, EmoInt seed 2). Nine cells, one worker each, in four
-# scripts/gpu_study.sh launches side by side under MPS (one launch per cross-product selection),
-# in bf16 autocast as the CPU cells ran. Written for a lease that could not start (stop 51): not
-# yet run. Run it there, in the call that carries the last part of the bundle:
+# finishes, in the issue's order (GoEmotions LCL self and two-encoder LCL seed 0, ED-32 two-encoder
+# LCL seed 0; GoEmotions CE seed 0 and EmoInt seed 2 finished on the CPU in stop 53), then the
+# two-encoder LCL cells missing on ISEAR and EmoInt, and second seeds of SST-5 and SST-2, whose
+# targets are missed by about their noise. Nine cells, one worker each, in four scripts/gpu_study.sh
+# launches side by side under MPS (one launch per cross-product selection), in bf16 autocast as
+# the CPU cells ran; a cell already finished here is skipped there. Written for a lease that could
+# not start (stop 51): not yet run. Run it there, in the call that carries the last part of the bundle:
 #   here:  bash scripts/gpu_bundle.sh --model mpnet studies/mpnet.yaml   (6 parts of <= 40 MiB)
 #   there: bash scripts/gpu_mpnet_lease.sh TIME_LIMIT_S   (e.g. 40 s under the call's timeout_s)
 # It joins the parts (when .gpu/ is not there yet), logs nvidia-smi every 30 s, and leaves in $OUT
-# one archive per launch (goe.tgz, ed.tgz, sst.tgz, emo.tgz: `tar -xzf` each in the repository's
+# one archive per launch (goe.tgz, ed.tgz, sst.tgz, lcl.tgz: `tar -xzf` each in the repository's
 # root here), the launches' logs and smi.log. A cell the time limit stops is lost with the machine.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -33,12 +34,12 @@ launch() { # NAME WORKERS SELECT...
   bash scripts/gpu_study.sh "${common[@]}" --pack "$OUT/$name.tgz" "$runs" "$workers" "$study" -- "$@" \
     > "$OUT/$name.log" 2>&1 &
 }
-launch goe 2 --only goemotions --variant ce --variant lcl-self --seed 0
+launch goe 2 --only goemotions --variant lcl-self --variant lcl --seed 0
 launch ed 1 --only empathetic_dialogues --variant lcl --seed 0
 launch sst 4 --only sst5 --only sst2 --variant ce --variant lcl-self --seed 1
-launch emo 2 --only emoint --variant ce --variant lcl-self --seed 2
+launch lcl 2 --only isear --only emoint --variant lcl --seed 0
 sleep 120 && echo "--- 120 s in" && tail -qc 300 "$runs"/gpu-logs/*/worker*.log | tr '\r' '\n' | grep -a 'it\]' | tail -12 &
 wait $(jobs -p | grep -v "^$smi\$")
 kill "$smi" 2>/dev/null
 cat "$OUT/smi.log"
-for name in goe ed sst emo; do echo "=== $name" && tail -4 "$OUT/$name.log"; done
+for name in goe ed sst lcl; do echo "=== $name" && tail -4 "$OUT/$name.log"; done
