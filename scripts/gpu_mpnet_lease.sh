@@ -3,7 +3,7 @@
 # finishes, in the order (GoEmotions LCL self and two-encoder LCL seed 0, ED-32 two-encoder
 # LCL seed 0; GoEmotions CE seed 0 and EmoInt seed 2 finished on the CPU in stop 53), then the
 # two-encoder LCL cells missing on ISEAR and SST-5 (EmoInt's finished in stop 53), and seed 2 of
-# SST-5 and SST-2 (seed 1 ran on the CPU in stop 54, SST-5 CE seed 1 left in a CPU lane), whose
+# SST-5 and SST-2 (seed 1 of both ran on the CPU in stops 54–55), whose
 # targets are missed by one to two standard errors. Nine cells, one worker each, in four scripts/gpu_study.sh
 # launches side by side under MPS (one launch per cross-product selection), in bf16 autocast as
 # the CPU cells ran; a cell already finished here is skipped there. Written for a lease that could
