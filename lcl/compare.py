@@ -22,6 +22,7 @@ regression to the mean alone would make the correlation positive.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import statistics
@@ -59,6 +60,16 @@ def mcnemar(correct_a, correct_b) -> McNemar:
     )
 
 
+def texts_fingerprint(texts) -> str:
+    """SHA-256 of test texts in file order (``metrics.json``'s ``test_texts_sha256``): two runs
+    are paired only when they tested on the same texts in the same order."""
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
 def run_correct(run_dir: str | Path) -> tuple[list[str] | None, list[bool], dict]:
     """(test texts or None, right or wrong per test text, metrics) of a finished run: from
     ``predictions.jsonl`` where it is kept, else from ``metrics.json``'s ``test_correct``.
@@ -93,17 +104,36 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> McNemar:
     """McNemar of two finished runs on the same test texts."""
     texts_a, correct_a, metrics_a = run_correct(run_a)
     texts_b, correct_b, metrics_b = run_correct(run_b)
-    same = (
-        texts_a == texts_b
-        if texts_a is not None and texts_b is not None
-        else metrics_a.get("dataset") == metrics_b.get("dataset")
-        and len(correct_a) == len(correct_b)
-    )
-    if not same:
+    if not _same_test_texts(
+        texts_a, metrics_a, texts_b, metrics_b, len(correct_a) == len(correct_b)
+    ):
         from lcl.errors import UsageError
 
         raise UsageError(f"{run_a} and {run_b} were tested on different texts")
     return mcnemar(correct_a, correct_b)
+
+
+def _same_test_texts(texts_a, metrics_a: dict, texts_b, metrics_b: dict, same_length: bool) -> bool:
+    """Whether two runs tested on the same texts: by the texts' fingerprints where both are
+    known (kept predictions, or ``test_texts_sha256`` in runs since stop 56); else, for older
+    committed cells, by dataset and length, and by seed where the dataset draws its test split
+    with the seed (ISEAR)."""
+    from lcl.data.registry import test_split_is_seeded
+
+    prints = [
+        texts_fingerprint(texts) if texts is not None else metrics.get("test_texts_sha256")
+        for texts, metrics in ((texts_a, metrics_a), (texts_b, metrics_b))
+    ]
+    if None not in prints:
+        return prints[0] == prints[1]
+    dataset = metrics_a.get("dataset")
+    return (
+        dataset == metrics_b.get("dataset")
+        and same_length
+        and (
+            not test_split_is_seeded(str(dataset)) or metrics_a.get("seed") == metrics_b.get("seed")
+        )
+    )
 
 
 @dataclass

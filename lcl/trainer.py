@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 
+from lcl.compare import texts_fingerprint
 from lcl.data import add_views, is_multilabel, load_dataset, multi_hot
 from lcl.data import label_names as split_label_names
 from lcl.inference import run_classifier
@@ -737,6 +738,8 @@ def _run_summary(config, ds, label_names, started, extra, multilabel: bool) -> d
         "best_epoch": extra.pop("best_epoch", None),
         "epochs": config.epochs,
         "train_examples": len(ds["train"]),
+        # which texts the test figures are on (paired tests check it: lcl.compare)
+        "test_texts_sha256": texts_fingerprint(ds["test"]["text"]),
         "device": extra.pop("device", "cpu"),
         "runtime_seconds": round(time.time() - started, 1),
         "train_runtime_seconds": extra.pop("train_runtime_seconds", None),

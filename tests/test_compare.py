@@ -5,7 +5,14 @@ import math
 
 import pytest
 
-from lcl.compare import compare_runs, mcnemar, paired_rows, sign_test, standard_error
+from lcl.compare import (
+    compare_runs,
+    mcnemar,
+    paired_rows,
+    sign_test,
+    standard_error,
+    texts_fingerprint,
+)
 from lcl.errors import LCLError
 
 
@@ -429,3 +436,37 @@ def test_check_per_class_pools_every_finished_pair_of_a_study(tmp_path):
         [sys.executable, str(script), str(study), "ce", "scl"], capture_output=True, text=True
     )
     assert none.returncode == 1 and "no dataset has finished ce and scl" in none.stderr
+
+
+def test_compare_runs_refuses_a_seeded_split_across_seeds(tmp_path):
+    """ISEAR draws its test split with the run's seed: committed cells (no predictions) of two
+    seeds hold the same number of texts yet different texts, so they are not paired; the
+    fingerprint written since decides where both runs carry it."""
+
+    def cell(name, seed, preds, fingerprint=None):
+        d = _run(tmp_path, name, preds, keep_predictions=False, dataset="isear")
+        metrics = json.loads((d / "metrics.json").read_text())
+        metrics["seed"] = seed
+        if fingerprint:
+            metrics["test_texts_sha256"] = fingerprint
+        (d / "metrics.json").write_text(json.dumps(metrics))
+        return d
+
+    s0 = cell("s0", 0, ["x", "y", "x", "y"])
+    s1 = cell("s1", 1, ["x", "x", "x", "x"])
+    with pytest.raises(ValueError, match="different texts"):
+        compare_runs(s0, s1)
+    assert compare_runs(s0, cell("s0b", 0, ["x", "x", "x", "x"])).only_b == 2
+    # with fingerprints on both sides they decide, seeds aside
+    f0 = cell("f0", 0, ["x", "y", "x", "y"], fingerprint="aa")
+    assert compare_runs(f0, cell("f1", 1, ["x", "x", "x", "x"], fingerprint="aa")).only_b == 2
+    with pytest.raises(ValueError, match="different texts"):
+        compare_runs(f0, cell("f2", 0, ["x", "x", "x", "x"], fingerprint="bb"))
+    # kept predictions are fingerprinted the same way as the metrics' field
+    kept = _run(tmp_path, "kept", ["x", "x", "x", "x"])
+    meta = json.loads((kept / "metrics.json").read_text())
+    assert texts_fingerprint([f"t{i}" for i in range(4)]) != texts_fingerprint(["t0t1t2t3"])
+    meta["test_texts_sha256"] = texts_fingerprint([f"t{i}" for i in range(4)])
+    (kept / "metrics.json").write_text(json.dumps(meta))
+    fp = cell("fp", 3, ["x", "y", "x", "y"], fingerprint=meta["test_texts_sha256"])
+    assert compare_runs(kept, fp).only_a == 2

@@ -48,6 +48,10 @@ def test_train_writes_every_output(trained_run):
     assert yaml.safe_load((run / "config.yaml").read_text())["loss"] == "lcl"
     preds = [json.loads(l) for l in (run / "predictions.jsonl").read_text().splitlines()]
     assert len(preds) == metrics["test"]["num_examples"]
+    # the test texts' fingerprint: paired tests of committed cells (no predictions) check it
+    from lcl.compare import texts_fingerprint
+
+    assert metrics["test_texts_sha256"] == texts_fingerprint([p["text"] for p in preds])
     assert all(p["label"] in names and p["pred"] in names for p in preds)
     assert abs(sum(preds[0]["probs"].values()) - 1) < 1e-3
     emb = np.load(run / "test_embeddings.npy")

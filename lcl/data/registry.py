@@ -43,6 +43,8 @@ class DatasetInfo:
     description: str
     loader: str  # "module:function" inside lcl.data
     hub_id: str | None = None
+    # the test texts depend on the run's seed (no official split: the loader draws one)
+    seeded_test_split: bool = False
 
     def load_function(self) -> Callable[..., datasets.DatasetDict]:
         module, func = self.loader.split(":")
@@ -81,6 +83,7 @@ DATASETS: dict[str, DatasetInfo] = {
             7,
             "ISEAR self-reported situations, seeded 60/20/20 split as in the paper (4,599/1,533/1,534)",
             "isear:load",
+            seeded_test_split=True,
         ),
         DatasetInfo(
             "emoint",
@@ -113,6 +116,14 @@ DATASETS: dict[str, DatasetInfo] = {
 
 CUSTOM_KINDS = ("csv", "tsv", "jsonl")
 EXTERNAL_KINDS = ("hf", "disk")  # any Hugging Face dataset: lcl.data.external
+
+
+def test_split_is_seeded(name: str) -> bool:
+    """Whether dataset ``name`` (a subset spec such as ``isear`` or ``empathetic_dialogues:4hard-a``)
+    draws its test texts with the run's seed, so that runs of different seeds test on different
+    texts."""
+    info = DATASETS.get(name.split(":", 1)[0])
+    return info is not None and info.seeded_test_split
 
 
 def unknown_name_message(name: str) -> str:
