@@ -457,6 +457,11 @@ def test_compare_runs_refuses_a_seeded_split_across_seeds(tmp_path):
     with pytest.raises(ValueError, match="different texts"):
         compare_runs(s0, s1)
     assert compare_runs(s0, cell("s0b", 0, ["x", "x", "x", "x"])).only_b == 2
+    from lcl.data.registry import test_split_is_seeded
+
+    # custom data may carve its test split with the seed; a released split does not move
+    assert test_split_is_seeded("csv:data/mine.csv") and test_split_is_seeded("isear")
+    assert not test_split_is_seeded("empathetic_dialogues:4hard-a")
     # with fingerprints on both sides they decide, seeds aside
     f0 = cell("f0", 0, ["x", "y", "x", "y"], fingerprint="aa")
     assert compare_runs(f0, cell("f1", 1, ["x", "x", "x", "x"], fingerprint="aa")).only_b == 2
