@@ -56,4 +56,4 @@ def test_every_launch_selects_cells_of_the_mpnet_study(tmp_path):
         ]
         # one worker per selected cell: a worker with a second cell would not end inside a call
         assert len(todo) == int(workers), (select, proc.stdout, proc.stderr)
-    assert sum(int(workers) for _, workers, *_ in launches) == 9
+    assert sum(int(workers) for _, workers, *_ in launches) == 8
