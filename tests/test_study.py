@@ -141,7 +141,9 @@ def test_encoder_name_reads_a_gpu_bundle_folder(monkeypatch):
     ]:
         assert encoder_name(model) == name, model
     # the recipe measured for each embedded encoder, also through its bundle copy
-    assert resolve_preset("auto", "mpnet") == resolve_preset("auto", ".gpu/encoder-mpnet") == "minilm"
+    assert (
+        resolve_preset("auto", "mpnet") == resolve_preset("auto", ".gpu/encoder-mpnet") == "minilm"
+    )
     assert resolve_preset("paper", "mpnet") == "paper"
     # a measured recipe of an encoder applies to its bundle copy too
     monkeypatch.setitem(training_args.MODEL_PRESETS, "mpnet", "paper")
