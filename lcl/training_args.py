@@ -93,7 +93,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 # the measured recipe per encoder alias; encoders not listed get DEFAULT_PRESET. mpnet: the
-# recipe round studies/recipe-mpnet.yaml (docs/RESULTS.md) found nothing better than minilm's
+# recipe round studies/recipe-mpnet.yaml (docs/RESULTS.md) found no change to minilm's that held
 MODEL_PRESETS = {"minilm": "minilm", "mpnet": "minilm"}
 DEFAULT_PRESET = "minilm"
 GPU_BUNDLE_DIR = ".gpu"  # scripts/gpu_bundle.sh: the encoder copy is .gpu/encoder-NAME
