@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The prepared GPU call for issue 15 (base scale, studies/mpnet.yaml): the cells no CPU session
-# finishes, in the issue's order (GoEmotions LCL self and two-encoder LCL seed 0, ED-32 two-encoder
-# LCL seed 0), then two-encoder LCL seed 0 on ISEAR, SST-5 and SST-2 and seed 1 on SST-5 and
-# SST-2, where the targets are missed and "best LCL" could move (every CE and LCL-self cell of the
-# full datasets but GoEmotions' finished on the CPU, the last in stop 65). Eight cells, one worker
-# each, in four scripts/gpu_study.sh
+# finishes, in the issue's order (GoEmotions and ED-32 two-encoder LCL seed 0), then two-encoder
+# LCL on SST-5 and SST-2, seeds 0-2, where the targets are missed and "best LCL" could move (every
+# CE and LCL-self cell of the full datasets finished on the CPU, GoEmotions' LCL self last, in
+# stop 67; ISEAR's two-encoder seed 0 in stop 66). Eight cells, one worker each, in four
+# scripts/gpu_study.sh
 # launches side by side under MPS (one launch per cross-product selection), in bf16 autocast as
 # the CPU cells ran; a cell already finished here is skipped there. Written for a lease that could
 # not start (stop 51): not yet run. Run it there, in the call that carries the last part of the bundle:
@@ -35,10 +35,10 @@ launch() { # NAME WORKERS SELECT...
   bash scripts/gpu_study.sh "${common[@]}" --pack "$OUT/$name.tgz" "$runs" "$workers" "$study" -- "$@" \
     > "$OUT/$name.log" 2>&1 &
 }
-launch goe 2 --only goemotions --variant lcl-self --variant lcl --seed 0
+launch goe 1 --only goemotions --variant lcl --seed 0
 launch ed 1 --only empathetic_dialogues --variant lcl --seed 0
-launch sst 2 --only sst5 --only sst2 --variant lcl --seed 1
-launch lcl 3 --only isear --only sst5 --only sst2 --variant lcl --seed 0
+launch sst 4 --only sst5 --only sst2 --variant lcl --seed 1 --seed 2
+launch lcl 2 --only sst5 --only sst2 --variant lcl --seed 0
 sleep 120 && echo "--- 120 s in" && tail -qc 300 "$runs"/gpu-logs/*/worker*.log | tr '\r' '\n' | grep -a 'it\]' | tail -12 &
 wait $(jobs -p | grep -v "^$smi\$")
 kill "$smi" 2>/dev/null
